@@ -1,0 +1,24 @@
+"""Run every benchmark in its own process; each prints `key: value` lines and merges its figures
+into bench/results.json. `bench/soak.py` is opt-in (10 minutes) and not run here."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BENCHES = ["bench_matcher.py", "bench_pipeline.py"]
+
+
+def main() -> int:
+    failed = 0
+    for name in BENCHES:
+        print(f"# {name}", flush=True)
+        failed |= subprocess.call([sys.executable, str(HERE / name)], cwd=HERE.parent) != 0
+    print(f"# results: {HERE / 'results.json'}")
+    return int(failed)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

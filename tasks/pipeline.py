@@ -1,0 +1,105 @@
+"""The pipeline's tasks: schedule → poll → process → send, plus the outbox sweeper."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from worker.delivery import send_delivery, send_time_limits, sweep
+from worker.guards import work_key
+from worker.polling import claim_due_feeds, poll_feed
+from worker.processing import process_entry
+
+if TYPE_CHECKING:
+    from worker.celery_app import NewswatchCelery
+
+log = logging.getLogger(__name__)
+
+SCHEDULE, POLL, PROCESS, SEND, SWEEP = (
+    "newswatch.schedule_due_feeds",
+    "newswatch.poll_feed",
+    "newswatch.process_entry",
+    "newswatch.send_delivery",
+    "newswatch.sweep",
+)
+
+
+QUARANTINED = "quarantined"
+
+
+def quarantined(app: NewswatchCelery, task: Any) -> bool:
+    """True (and logged) when this message's work was delivered too often: a task that kills its
+    pool child every time would otherwise be requeued forever (reject_on_worker_lost)."""
+    request = task.request
+    redelivered = bool((request.delivery_info or {}).get("redelivered"))
+    deliveries = app.guard().admit(work_key(task.name, request.args), redelivered=redelivered)
+    if deliveries is None:
+        return False
+    log.error(
+        "quarantined %s%s (task %s): delivered %d times, its worker process died each time; "
+        "not running it again for now",
+        task.name,
+        list(request.args or []),
+        request.id,
+        deliveries,
+    )
+    return True
+
+
+def register_pipeline_tasks(app: NewswatchCelery) -> None:
+    """Define the pipeline tasks on `app` (closures over the app, no module-level app)."""
+    _register_ingest(app)
+    _register_outbox(app)
+
+
+def _register_ingest(app: NewswatchCelery) -> None:
+
+    @app.task(name=SCHEDULE)  # type: ignore[untyped-decorator]
+    def schedule_due_feeds() -> int:
+        feed_ids = claim_due_feeds(app.runtime())
+        for feed_id in feed_ids:
+            app.send_task(POLL, args=[feed_id])
+        return len(feed_ids)
+
+    @app.task(name=POLL, bind=True)  # type: ignore[untyped-decorator]
+    def poll(self: Any, feed_id: int) -> str:
+        if quarantined(app, self):
+            return QUARANTINED
+        result = poll_feed(app.runtime(), feed_id)
+        for entry_id in result.new_entry_ids:
+            app.send_task(PROCESS, args=[entry_id])
+        log.info("polled %s: %s, %d new", result.feed, result.outcome, len(result.new_entry_ids))
+        return result.outcome
+
+    @app.task(name=PROCESS, bind=True)  # type: ignore[untyped-decorator]
+    def process(self: Any, entry_id: int) -> str:
+        if quarantined(app, self):
+            return QUARANTINED
+        result = process_entry(app.runtime(), entry_id)
+        for delivery_id in result.delivery_ids:
+            app.send_task(SEND, args=[delivery_id])
+        return result.outcome
+
+
+def _register_outbox(app: NewswatchCelery) -> None:
+    send_soft, send_hard = send_time_limits(app.settings)
+
+    # Acked when it starts, unlike the other tasks: the outbox row's claim and lease, not the
+    # broker, make a send recoverable (the sweeper re-sends an expired `sending` row). Late acks
+    # would only add harm: on a broker connection loss Celery terminates unacked tasks, cutting a
+    # provider call after the request went out, and the lease then re-sends a duplicate.
+    @app.task(name=SEND, acks_late=False, soft_time_limit=send_soft, time_limit=send_hard)  # type: ignore[untyped-decorator]
+    def send(delivery_id: int) -> str:
+        # No quarantine check: an early-acked message is never redelivered, and a send that dies
+        # mid-way is retried through its lease and ends `failed` once its attempts are used up.
+        return send_delivery(app.runtime(), delivery_id).state
+
+    @app.task(name=SWEEP)  # type: ignore[untyped-decorator]
+    def sweep_outbox() -> int:
+        found = sweep(app.runtime())
+        app.guard().prune()
+        for delivery_id in found.delivery_ids:
+            app.send_task(SEND, args=[delivery_id])
+        for entry_id in found.entry_ids:
+            app.send_task(PROCESS, args=[entry_id])
+        return len(found.delivery_ids) + len(found.entry_ids)

@@ -1,0 +1,134 @@
+"""End to end on real processes: feeds and pages over loopback HTTP, Celery worker and beat as
+subprocesses, alerts through Apprise to a real webhook receiver and a real SMTP server.
+
+Run on Redis (the production broker) and on the embedded defaults (SQLite store and broker)."""
+
+from __future__ import annotations
+
+import collections
+import re
+import shutil
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.helpers import SEEDS, expected_watches, write_config
+from tests.support.receivers import SmtpReceiver, WebhookReceiver
+from tests.support.services import NewswatchProcess, RedisServer, wait_until
+from tests.support.site_server import SiteServer
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+
+IDEMPOTENCY = "x-newswatch-idempotency"
+
+
+def _db(config: Path) -> sqlite3.Connection:
+    return sqlite3.connect(config.parent / "data" / "newswatch.db", timeout=30)
+
+
+def _query(config: Path, sql: str) -> list[tuple[object, ...]]:
+    """Rows of `sql` on the worker's store; none while the worker has not created it yet."""
+    if not (config.parent / "data" / "newswatch.db").exists():
+        return []
+    try:
+        with _db(config) as conn:
+            return conn.execute(sql).fetchall()
+    except sqlite3.OperationalError:  # the file exists, its tables not yet
+        return []
+
+
+def _fired(config: Path) -> dict[str, set[str]]:
+    """Per article file stem: the watches that alerted."""
+    rows = _query(config, "SELECT a.url, al.watch_id FROM alerts al JOIN articles a ON a.id = al.article_id")
+    out: dict[str, set[str]] = collections.defaultdict(set)
+    for url, watch in rows:
+        out[Path(url).stem].add(watch)
+    return out
+
+
+def _delivery_states(config: Path) -> collections.Counter[str]:
+    return collections.Counter(str(s) for (s,) in _query(config, "SELECT state FROM deliveries"))
+
+
+def _assert_seed_alerts(config: Path, hook: WebhookReceiver, smtp: SmtpReceiver) -> int:
+    """Wait for every delivery to be sent, then check content and exactly-once per destination."""
+    expected = expected_watches()
+    assert wait_until(lambda: len(_fired(config)) == len(expected), 90), f"articles alerted: {_fired(config)}"
+    assert wait_until(lambda: set(_delivery_states(config)) == {"sent"}, 90), _delivery_states(config)
+    n_alerts = sum(len(w) for w in _fired(config).values())
+    assert hook.wait_for(n_alerts, 30) and smtp.wait_for(n_alerts, 30)
+    time.sleep(3)  # anything sent twice would arrive now
+    for stem, (must, must_not) in expected.items():
+        fired = _fired(config)[stem]
+        assert must <= fired, f"{stem}: missing {must - fired}"
+        assert not (must_not & fired), f"{stem}: must not fire {must_not & fired}"
+    keys = collections.Counter(r.headers.get(IDEMPOTENCY) for r in hook.requests)
+    assert len(hook.requests) == n_alerts and all(n == 1 for n in keys.values()), keys
+    assert len(smtp.messages) == n_alerts
+    titles = {
+        (SEEDS / f"{stem}.txt").read_text(encoding="utf-8").strip().splitlines()[0][:40] for stem in expected
+    }
+    for request in hook.requests:
+        body = request.json
+        assert any(t in body["title"] or t in body["message"] for t in titles), body["title"]
+        assert "⟦" in body["message"]  # the evidence snippet with the hits marked
+    subjects = {m["Subject"] for m in smtp.messages}
+    assert all(s.startswith("[newswatch]") for s in subjects), subjects
+    return n_alerts
+
+
+def _config(
+    tmp_path: Path, site: SiteServer, hook: WebhookReceiver, smtp: SmtpReceiver, broker_url: str | None
+) -> Path:
+    return write_config(
+        tmp_path,
+        feeds=[
+            {"name": "seeds-http", "url": f"{site.url}feed.rss.xml", "interval": 10, "allow_private": True}
+        ],
+        channels={"hook": [hook.apprise_url()], "mail": [smtp.apprise_url()]},
+        broker_url=broker_url,
+    )
+
+
+def _site_without_ttl(tmp_path: Path) -> Path:
+    """A copy of the seed site whose feed does not ask for a 15-minute TTL, so that the second,
+    conditional poll comes after the configured 10 s interval."""
+    root = tmp_path / "site"
+    shutil.copytree(SEEDS / "site", root)
+    feed = root / "feed.rss.xml"
+    feed.write_text(re.sub(r"<ttl>\d+</ttl>", "", feed.read_text(encoding="utf-8")), encoding="utf-8")
+    return root
+
+
+def test_redis_worker_and_beat_deliver_each_alert_once(tmp_path: Path) -> None:
+    with (
+        SiteServer(_site_without_ttl(tmp_path)) as site,
+        WebhookReceiver() as hook,
+        SmtpReceiver() as smtp,
+        RedisServer(tmp_path / "redis") as redis,
+    ):
+        config = _config(tmp_path, site, hook, smtp, redis.url)
+        with NewswatchProcess(config, "worker", "--concurrency", "2"), NewswatchProcess(config, "beat"):
+            n_alerts = _assert_seed_alerts(config, hook, smtp)
+            assert site.hits["/feed.rss.xml"] == 1
+            # The second poll (interval 10 s) is conditional: 304, no parse, nothing sent.
+            assert wait_until(lambda: site.not_modified["/feed.rss.xml"] >= 1, 30)
+            time.sleep(3)
+            assert len(hook.requests) == n_alerts and len(smtp.messages) == n_alerts
+            with _db(config) as conn:
+                (polls_ok,) = conn.execute("SELECT error_streak FROM feeds").fetchone()
+            assert polls_ok == 0
+            assert all(site.hits[f"/articles/{s}.html"] == 1 for s in expected_watches())
+
+
+def test_embedded_defaults_run_without_redis(tmp_path: Path) -> None:
+    with SiteServer(SEEDS / "site") as site, WebhookReceiver() as hook, SmtpReceiver() as smtp:
+        config = _config(tmp_path, site, hook, smtp, broker_url=None)
+        with NewswatchProcess(config, "run", env={"NEWSWATCH_BROKER_URL": ""}) as service:
+            _assert_seed_alerts(config, hook, smtp)
+            # Ctrl-C, as a person running `make run` stops it: the service must exit by itself
+            assert service.stop(signal.SIGINT, timeout=30, group=False), "`newswatch run` ignored Ctrl-C"
+        assert (tmp_path / "data" / "broker.db").exists()

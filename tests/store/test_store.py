@@ -1,0 +1,154 @@
+"""The store and the pipeline functions over it, on SQLite and on a real PostgreSQL server.
+
+The same code path runs on both: every test here is parametrised over the two backends."""
+
+from __future__ import annotations
+
+import collections
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.integration.helpers import SEEDS, expected_watches, write_config
+from tests.support.clock import Clock
+from tests.support.receivers import WebhookReceiver
+from worker.config import load_settings
+from worker.delivery import send_delivery, sweep
+from worker.oneshot import run_once
+from worker.polling import claim_due_feeds, sync_feeds
+from worker.runtime import Runtime
+from worker.schema import alerts, articles, deliveries, entries
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _runtime(tmp_path: Path, database_url: str, hook: WebhookReceiver, clock: Clock) -> Runtime:
+    config = write_config(
+        tmp_path,
+        feeds=[{"name": "seeds", "path": str(SEEDS / "site" / "feed.rss.xml"), "interval": 60}],
+        channels={"hook": [hook.apprise_url()]},
+        database_url=database_url,
+    )
+    return Runtime(load_settings(config), clock=clock)
+
+
+def _count(rt: Runtime, table: object) -> int:
+    with rt.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())  # type: ignore[arg-type]
+
+
+def test_one_pass_alerts_once_and_a_second_pass_sends_nothing(tmp_path: Path, database_url: str) -> None:
+    clock = Clock()
+    with WebhookReceiver() as hook:
+        rt = _runtime(tmp_path, database_url, hook, clock)
+        first = run_once(rt)
+        assert first.feeds_polled == 1 and first.entries_processed == len(expected_watches())
+        n_alerts = _count(rt, alerts)
+        assert n_alerts > 0 and first.alerts_sent == n_alerts == len(hook.requests)
+        assert _count(rt, articles) == len(expected_watches())
+        clock.now += 3600  # due again: same feed body, nothing new
+        second = run_once(rt)
+        assert second.feeds_polled == 1 and second.entries_processed == 0 and second.alerts_sent == 0
+        assert len(hook.requests) == n_alerts
+        rt.close()
+
+
+def test_each_feed_is_claimed_once_per_interval_by_competing_schedulers(
+    tmp_path: Path, database_url: str
+) -> None:
+    clock = Clock()
+    with WebhookReceiver() as hook:
+        rt_a = _runtime(tmp_path, database_url, hook, clock)
+        rt_b = Runtime(rt_a.settings, clock=clock)
+        sync_feeds(rt_a)
+        assert len(claim_due_feeds(rt_a)) == 1
+        assert claim_due_feeds(rt_b) == []
+        rt_a.close()
+        rt_b.close()
+
+
+def test_a_delivery_is_sent_once_even_when_its_task_runs_twice(tmp_path: Path, database_url: str) -> None:
+    clock = Clock()
+    with WebhookReceiver() as hook:
+        rt = _runtime(tmp_path, database_url, hook, clock)
+        hook.fail_next(1000, status=500)  # keep the first pass from delivering
+        run_once(rt)
+        with rt.engine.connect() as conn:
+            delivery_id = conn.execute(select(deliveries.c.id).order_by(deliveries.c.id)).scalars().first()
+        assert delivery_id is not None
+        hook.recover()
+        clock.now += 10_000
+        assert send_delivery(rt, delivery_id).state == "sent"
+        assert send_delivery(rt, delivery_id).state == "skipped"
+        keys = collections.Counter(
+            r.headers.get("x-newswatch-idempotency") for r in hook.requests if r.status == 200
+        )
+        assert sum(keys.values()) == 1
+        rt.close()
+
+
+def test_transient_failures_retry_with_backoff_then_fail_with_reason(
+    tmp_path: Path, database_url: str
+) -> None:
+    clock = Clock()
+    with WebhookReceiver() as hook:
+        rt = _runtime(tmp_path, database_url, hook, clock)
+        hook.fail_next(1000, status=500)
+        run_once(rt)
+        backoff = rt.settings.delivery.backoff_s
+        with rt.engine.connect() as conn:
+            states = collections.Counter(conn.execute(select(deliveries.c.state)).scalars())
+        assert set(states) == {"pending"}
+        assert sweep(rt).delivery_ids == ()  # not due before the backoff
+        for delay in backoff:
+            clock.now += delay + 1
+            due = sweep(rt).delivery_ids
+            assert len(due) == sum(states.values())
+            for delivery_id in due:
+                send_delivery(rt, delivery_id)
+        with rt.engine.connect() as conn:
+            rows = conn.execute(
+                select(deliveries.c.state, deliveries.c.attempts, deliveries.c.last_error)
+            ).all()
+        assert all(r.state == "failed" and r.attempts == len(backoff) + 1 for r in rows)
+        assert all(r.last_error and "500" in r.last_error for r in rows)
+        assert all(hook.apprise_url() not in (r.last_error or "") for r in rows)
+        rt.close()
+
+
+def test_lost_entries_are_found_by_the_sweeper(tmp_path: Path, database_url: str) -> None:
+    clock = Clock()
+    with WebhookReceiver() as hook:
+        rt = _runtime(tmp_path, database_url, hook, clock)
+        sync_feeds(rt)
+        from worker.polling import poll_feed
+
+        (feed_id,) = claim_due_feeds(rt)
+        stored = poll_feed(rt, feed_id).new_entry_ids  # as if the worker died before enqueueing
+        assert stored and sweep(rt).entry_ids == ()
+        clock.now += rt.settings.delivery.requeue_after_s + 1
+        assert sorted(sweep(rt).entry_ids) == sorted(stored)
+        assert _count(rt, entries) == len(stored)
+        rt.close()
+
+
+def test_a_send_that_keeps_dying_midway_ends_failed(tmp_path: Path, database_url: str) -> None:
+    clock = Clock()
+    with WebhookReceiver() as hook:
+        rt = _runtime(tmp_path, database_url, hook, clock)
+        hook.fail_next(1000, status=500)
+        run_once(rt)
+        hook.recover()
+        attempts_allowed = len(rt.settings.delivery.backoff_s) + 1
+        with rt.engine.begin() as conn:  # as if every attempt so far died after claiming the row
+            conn.execute(
+                deliveries.update().values(
+                    state="sending", attempts=attempts_allowed, lease_until=clock.now - 1
+                )
+            )
+            delivery_id = conn.execute(select(deliveries.c.id)).scalars().first()
+        assert delivery_id is not None
+        assert send_delivery(rt, delivery_id).state == "failed"
+        assert all(r.status != 200 for r in hook.requests)  # nothing sent on the give-up path
+        rt.close()

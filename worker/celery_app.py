@@ -1,0 +1,171 @@
+"""The Celery application, configured from `Settings` for at-least-once delivery.
+
+Settings follow reliability.md (c): JSON only, ids in messages, late acks that are rejected back
+to the queue when a pool child dies, prefetch 1, no results, explicit task names. Each process
+builds its own `Runtime` lazily after the fork (see `NewswatchCelery.runtime`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from datetime import timedelta
+from typing import Any
+
+from celery import Celery, Task, signals
+
+from alerts.redact import RedactingFilter, quiet_apprise_logger
+from worker.config import Settings
+from worker.guards import SAFE_REDIS_TRANSPORT, RedeliveryGuard, set_memory_limit, work_key
+from worker.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+VISIBILITY_TIMEOUT_S = 3600  # must exceed the hard time limit plus any queue wait
+TASK_SOFT_LIMIT_S, TASK_HARD_LIMIT_S = 90, 120
+# Test suites only: a module whose `register(app)` adds tasks (fault injection). Never set in production.
+EXTRA_TASKS_ENV = "NEWSWATCH_TEST_ONLY_TASKS_MODULE"
+
+
+class OutOfMemory(Exception):
+    """A task hit the per-process memory ceiling; a plain failure, not a worker crash."""
+
+
+class ContainedTask(Task):  # type: ignore[misc]
+    """Every newswatch task: a MemoryError becomes `OutOfMemory`. Celery treats a MemoryError that
+    leaves a task as fatal for the whole worker ("Unrecoverable error"), which would turn one
+    runaway document under RLIMIT_AS into an outage. The failure counts toward quarantine, so
+    work that keeps exhausting memory (re-enqueued by the sweeper) stops being retried."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except MemoryError:
+            app = self.app
+            if isinstance(app, NewswatchCelery):
+                app.guard().admit(work_key(self.name, list(args)), redelivered=True)
+            limit = app.settings.service.memory_limit_mb if isinstance(app, NewswatchCelery) else "?"
+            raise OutOfMemory(f"{self.name}{list(args)} exceeded the {limit} MiB memory limit") from None
+
+
+class NewswatchCelery(Celery):  # type: ignore[misc]
+    """A Celery app that carries the validated settings and a per-process `Runtime`."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(
+            "newswatch", broker=settings.broker_url, set_as_current=False, task_cls=ContainedTask
+        )
+        self.settings = settings
+        self._runtime: tuple[int, Runtime] | None = None
+        self._guard: tuple[int, RedeliveryGuard] | None = None
+
+    def runtime(self) -> Runtime:
+        """This process's resources; rebuilt after a fork so no connection crosses processes."""
+        if self._runtime is None or self._runtime[0] != os.getpid():
+            self._runtime = (os.getpid(), Runtime(self.settings))
+        return self._runtime[1]
+
+    def guard(self) -> RedeliveryGuard:
+        """This process's redelivery counter (on the store of `runtime()`)."""
+        if self._guard is None or self._guard[0] != os.getpid():
+            rt = self.runtime()
+            self._guard = (os.getpid(), RedeliveryGuard(rt.engine, rt.clock))
+        return self._guard[1]
+
+
+def make_celery(settings: Settings) -> NewswatchCelery:
+    """Create the app, its configuration, its beat schedule and its tasks."""
+    from tasks import register_tasks  # tasks depend on the app type defined here
+
+    app = NewswatchCelery(settings)
+    tick = settings.service.tick_seconds
+    transport: dict[str, Any] = {}  # the SQLAlchemy transport passes these to create_engine()
+    if settings.broker_url.startswith("redis://"):
+        app.conf.broker_transport = SAFE_REDIS_TRANSPORT
+    if settings.broker_url.startswith(("redis://", "rediss://")):
+        transport = {
+            "visibility_timeout": VISIBILITY_TIMEOUT_S,
+            "socket_connect_timeout": 5,
+            "socket_timeout": 30,
+            "socket_keepalive": True,
+            "health_check_interval": 25,
+            "retry_on_timeout": True,
+        }
+    app.conf.update(
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_acks_on_failure_or_timeout=True,
+        task_ignore_result=True,
+        task_soft_time_limit=TASK_SOFT_LIMIT_S,
+        task_time_limit=TASK_HARD_LIMIT_S,
+        worker_prefetch_multiplier=1,
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        worker_soft_shutdown_timeout=30,
+        worker_enable_soft_shutdown_on_idle=True,
+        worker_max_tasks_per_child=500,
+        worker_max_memory_per_child=400_000,
+        worker_redirect_stdouts=False,
+        worker_hijack_root_logger=True,
+        worker_send_task_events=False,
+        broker_transport_options=transport,
+        visibility_timeout=VISIBILITY_TIMEOUT_S,
+        broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,
+        beat_schedule={
+            "schedule-due-feeds": {
+                "task": "newswatch.schedule_due_feeds",
+                "schedule": timedelta(seconds=tick),
+                "options": {"expires": tick},
+            },
+            "sweep-outbox": {
+                "task": "newswatch.sweep",
+                "schedule": timedelta(seconds=max(tick, 5.0)),
+                "options": {"expires": max(tick, 5.0)},
+            },
+        },
+        beat_schedule_filename=str(settings.service.data_dir / "beat-schedule"),
+    )
+    register_tasks(app)
+    extra = os.environ.get(EXTRA_TASKS_ENV)
+    if extra:
+        importlib.import_module(extra).register(app)
+    _connect_signals(app)
+    return app
+
+
+def _connect_signals(app: NewswatchCelery) -> None:
+    secrets = app.settings.secrets()
+
+    def redact_handlers(logger: logging.Logger | None = None, **_: Any) -> None:
+        install_redaction(secrets, logger)
+
+    def first_poll(**_: Any) -> None:
+        app.send_task("newswatch.schedule_due_feeds", expires=60)
+
+    def limit_memory(**_: Any) -> None:
+        limit = set_memory_limit(app.settings.service.memory_limit_mb)
+        log.debug("pool process %d: address space limited to %s bytes", os.getpid(), limit)
+
+    def close_runtime(**_: Any) -> None:
+        if app._runtime is not None and app._runtime[0] == os.getpid():
+            app._runtime[1].close()
+
+    signals.after_setup_logger.connect(redact_handlers, weak=False)
+    signals.after_setup_task_logger.connect(redact_handlers, weak=False)
+    signals.worker_ready.connect(first_poll, weak=False)
+    signals.worker_process_init.connect(limit_memory, weak=False)
+    signals.worker_process_shutdown.connect(close_runtime, weak=False)
+
+
+def install_redaction(secrets: list[str], logger: logging.Logger | None = None) -> None:
+    """Mask every configured secret on all handlers of `logger` (default: root) and keep the
+    apprise logger at INFO or quieter."""
+    quiet_apprise_logger()
+    target = logger or logging.getLogger()
+    for handler in target.handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter(secrets))

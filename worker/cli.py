@@ -1,0 +1,196 @@
+"""The `newswatch` command line: run the service, inspect its state, try the watchlist."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from worker.config import ConfigError, Settings, load_settings
+
+log = logging.getLogger("newswatch")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `newswatch` console script; returns the process exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"newswatch: {exc}", file=sys.stderr)
+        return 2
+    result: int = args.command(settings, args)
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="newswatch", description=__doc__)
+    parser.add_argument("--config", help="configuration file (default: $NEWSWATCH_CONFIG or newswatch.yaml)")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+    run = sub.add_parser("run", help="worker and beat in one process (Ctrl-C stops)")
+    run.add_argument("--once", action="store_true", help="one pass over everything due, then exit")
+    run.add_argument("--concurrency", type=int, default=2)
+    run.set_defaults(command=_cmd_run)
+    worker = sub.add_parser("worker", help="a Celery worker (run as many as you like)")
+    worker.add_argument("--concurrency", type=int, default=2)
+    worker.add_argument("--hostname", default=None, help="Celery node name (default: newswatch@HOST)")
+    worker.set_defaults(command=_cmd_worker)
+    sub.add_parser("beat", help="the scheduler (run exactly one)").set_defaults(command=_cmd_beat)
+    check = sub.add_parser("check", help="validate the configuration and the watch examples")
+    check.add_argument("--lock", type=Path, help="write the generated forms to this lock file")
+    check.set_defaults(command=_cmd_check)
+    match = sub.add_parser("match", help="run the watches over local .txt/.html files")
+    match.add_argument("--json", action="store_true", help="one JSON object per file, one per line")
+    match.add_argument("paths", nargs="+", type=Path)
+    match.set_defaults(command=_cmd_match)
+    alerts = sub.add_parser("alerts", help="recent alerts and their delivery state")
+    alerts.add_argument("--limit", type=int, default=20)
+    alerts.set_defaults(command=_cmd_alerts)
+    sub.add_parser("feeds", help="each feed's state, last success and errors").set_defaults(
+        command=_cmd_feeds
+    )
+    return parser
+
+
+def _setup_logging(settings: Settings) -> None:
+    from worker.celery_app import install_redaction
+
+    logging.basicConfig(
+        level=settings.service.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    install_redaction(settings.secrets())
+
+
+def _cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    if args.once:
+        from alerts.schemes import register_schemes
+        from worker.oneshot import run_once
+        from worker.runtime import Runtime
+
+        _setup_logging(settings)
+        register_schemes()
+        rt = Runtime(settings)
+        try:
+            report = run_once(rt)
+        finally:
+            rt.close()
+        print(
+            f"newswatch: {report.feeds_polled} feed(s) polled, {report.entries_processed} new entr(ies), "
+            f"{report.alerts_sent} delivery(ies) sent, {report.deliveries_failed} not sent"
+        )
+        for error in report.feed_errors:
+            print(f"newswatch: feed error: {error}", file=sys.stderr)
+        return 0
+    return _celery(settings, ["worker", "--beat", f"--concurrency={args.concurrency}"])
+
+
+def _cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    argv = ["worker", f"--concurrency={args.concurrency}"]
+    if args.hostname:
+        argv.append(f"--hostname={args.hostname}")
+    return _celery(settings, argv)
+
+
+def _cmd_beat(settings: Settings, _args: argparse.Namespace) -> int:
+    return _celery(settings, ["beat"])
+
+
+def _celery(settings: Settings, argv: list[str]) -> int:
+    from alerts.schemes import register_schemes
+    from worker.celery_app import make_celery
+    from worker.polling import sync_feeds
+    from worker.runtime import Runtime
+
+    register_schemes()
+    rt = Runtime(settings)
+    sync_feeds(rt)  # the store mirrors the configuration before any task runs
+    rt.close()
+    app = make_celery(settings)
+    app.start([*argv, f"--loglevel={settings.service.log_level}"])
+    return 0
+
+
+def _cmd_check(settings: Settings, args: argparse.Namespace) -> int:
+    from alerts.deliver import describe_destination, validate_destination
+    from worker.matching import WatchlistError, compile_watchlist
+    from worker.matching.report import check_watchlist
+
+    status = 0
+    print(f"store:  {_mask_url(settings.database_url)}\nbroker: {_mask_url(settings.broker_url)}")
+    print(f"feeds ({len(settings.feeds)}):")
+    for feed in settings.feeds:
+        print(
+            f"  {feed.name}: {feed.url or feed.path} every {feed.interval}s"
+            + (f" → {', '.join(feed.channels)}" if feed.channels else "")
+        )
+    print(f"channels ({len(settings.channels)}):")
+    for name, urls in settings.channels.items():
+        for url in urls:
+            problem = validate_destination(url)
+            status |= problem is not None
+            print(f"  {name}: {describe_destination(url)}" + (f"  ERROR: {problem}" if problem else ""))
+    try:
+        matcher = compile_watchlist(settings)
+    except WatchlistError as exc:
+        print(f"newswatch: watchlist: {exc}", file=sys.stderr)
+        return 1
+    status |= check_watchlist(settings, matcher, out=sys.stdout, lock_path=args.lock)
+    return int(status)
+
+
+def _cmd_match(settings: Settings, args: argparse.Namespace) -> int:
+    from worker.matching import compile_watchlist
+    from worker.matching.report import match_files
+
+    return match_files(compile_watchlist(settings), args.paths, as_json=args.json, out=sys.stdout)
+
+
+def _cmd_alerts(settings: Settings, args: argparse.Namespace) -> int:
+    from worker.inspect import recent_alerts
+    from worker.runtime import Runtime
+
+    rt = Runtime(settings)
+    for alert in recent_alerts(rt, args.limit):
+        print(f"{_when(alert.created_at)}  {alert.watch_id}  {alert.title}  ({alert.source})")
+        for label, state, error in alert.deliveries:
+            print(f"    {state:8} {label}" + (f"  — {error}" if error else ""))
+    rt.close()
+    return 0
+
+
+def _cmd_feeds(settings: Settings, _args: argparse.Namespace) -> int:
+    from worker.inspect import feed_health
+    from worker.runtime import Runtime
+
+    rt = Runtime(settings)
+    print(f"{'feed':24} {'state':12} {'last success':20}  {'errors':>6}  reason")
+    for feed in feed_health(rt):
+        reason = (feed.last_error or "").replace("\n", " ")
+        print(
+            f"{feed.name:24} {feed.state:12} {_when(feed.last_success_at):20}  {feed.error_streak:>6}  "
+            + (reason or "-")
+            + (f"  (next check {_when(feed.next_check_at)})" if feed.last_checked_at else "")
+        )
+    rt.close()
+    return 0
+
+
+def _when(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%SZ") if ts else "never"
+
+
+def _mask_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    prefix = "sqla+" if url.startswith("sqla+") else ""
+    try:
+        return prefix + make_url(url.removeprefix(prefix)).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL is shown masked, never echoed
+        return url.split("://", 1)[0] + "://****"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,186 @@
+"""Alert stage: send one outbox row through Apprise, and sweep the outbox for lost work.
+
+A delivery is claimed with a conditional UPDATE (pending and due, or `sending` with an expired
+lease) before the provider is called, so two workers holding the same message never both send.
+A transient failure goes back to `pending` with the next attempt time from the backoff list —
+the sweeper re-enqueues it then, so no long Celery countdown ever exists. When the list is used
+up, or the failure is permanent, the row ends `failed` with its (secret-free) reason.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import and_, or_, select, update
+
+from alerts.deliver import send
+from alerts.render import AlertContent, render_alert
+from worker.config import Settings
+from worker.outbox import destination_key
+from worker.polling import stale_new_entries
+from worker.runtime import Runtime
+from worker.schema import alerts, articles, deliveries
+
+log = logging.getLogger(__name__)
+
+SEND_TIMEOUT_S = 10.0  # per connect/read of one provider call
+MAX_SEND_SOFT_S, MAX_SEND_HARD_S = 45.0, 60.0
+
+
+def send_timeout(settings: Settings) -> float:
+    """Socket timeout of a provider call: a connect plus a read stay well inside the lease, so a
+    live sender never loses its claim to another worker mid-send."""
+    return max(0.5, min(SEND_TIMEOUT_S, settings.delivery.lease_s / 4))
+
+
+def send_time_limits(settings: Settings) -> tuple[float, float]:
+    """(soft, hard) Celery time limits of the send task, both shorter than the lease: a hung send
+    is stopped before its claim expires and the sweeper hands the row to another worker."""
+    lease = settings.delivery.lease_s
+    return min(MAX_SEND_SOFT_S, lease * 0.7), min(MAX_SEND_HARD_S, lease * 0.85)
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """`state` after the attempt: sent | pending (will retry) | failed | skipped (not ours now)."""
+
+    delivery_id: int
+    state: str
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """Work found lost or due by one sweep: deliveries and entries to enqueue again."""
+
+    delivery_ids: tuple[int, ...]
+    entry_ids: tuple[int, ...]
+
+
+def send_delivery(rt: Runtime, delivery_id: int) -> SendResult:
+    """Claim, send and record one delivery; safe to run twice or concurrently."""
+    now = rt.clock()
+    lease_until = now + rt.settings.delivery.lease_s
+    with rt.engine.begin() as conn:
+        claimed = conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id == delivery_id, _claimable(now))
+            .values(state="sending", lease_until=lease_until, attempts=deliveries.c.attempts + 1)
+        ).rowcount
+        if claimed != 1:
+            return SendResult(delivery_id, "skipped")
+        row = conn.execute(
+            select(
+                deliveries,
+                alerts,
+                articles.c.title,
+                articles.c.url,
+                articles.c.source,
+                articles.c.published_at,
+                articles.c.lang,
+            )
+            .join(alerts, alerts.c.id == deliveries.c.alert_id)
+            .join(articles, articles.c.id == alerts.c.article_id)
+            .where(deliveries.c.id == delivery_id)
+        ).one()
+    url = next(
+        (u for u in rt.settings.destinations(row.channel) if destination_key(u) == row.destination), None
+    )
+    if url is None:
+        return _finish(rt, delivery_id, lease_until, "failed", "destination is no longer configured")
+    if row.attempts > len(rt.settings.delivery.backoff_s) + 1:  # only a send that died mid-way gets here
+        reason = f"gave up after {row.attempts - 1} attempts (the last ones ended without an outcome)"
+        return _finish(rt, delivery_id, lease_until, "failed", row.last_error or reason)
+    content = AlertContent(
+        watch_id=row.watch_id,
+        watch_title=row.watch_title,
+        article_title=row.title,
+        source=row.source,
+        link=None if (row.url or "").startswith("file:") else row.url,  # local fixtures: no link
+        published=datetime.fromtimestamp(row.published_at, UTC) if row.published_at else None,
+        snippet=row.snippet,
+        terms=tuple(dict.fromkeys(h["text"] for h in json.loads(row.hits_json))),
+        score=row.score,
+        lang=row.lang,
+    )
+    outcome = send(
+        url,
+        render_alert(content),
+        idempotency_key=f"newswatch-{row.alert_id}-{row.destination}",
+        timeout_s=send_timeout(rt.settings),
+    )
+    if outcome.ok:
+        return _finish(rt, delivery_id, lease_until, "sent", None)
+    backoff = rt.settings.delivery.backoff_s
+    if outcome.transient and row.attempts <= len(backoff):
+        delay = max(backoff[row.attempts - 1], outcome.retry_after or 0.0)
+        return _finish(
+            rt, delivery_id, lease_until, "pending", outcome.error, next_attempt_at=rt.clock() + delay
+        )
+    return _finish(rt, delivery_id, lease_until, "failed", outcome.error)
+
+
+def _claimable(now: float):  # type: ignore[no-untyped-def]
+    return or_(
+        and_(deliveries.c.state == "pending", deliveries.c.next_attempt_at <= now),
+        and_(deliveries.c.state == "sending", deliveries.c.lease_until < now),
+    )
+
+
+def _finish(
+    rt: Runtime,
+    delivery_id: int,
+    lease_until: float,
+    state: str,
+    error: str | None,
+    *,
+    next_attempt_at: float | None = None,
+) -> SendResult:
+    """Record the attempt, only while our claim is still the current one: a sender that outlived
+    its lease must not overwrite the outcome of the worker that took the row over."""
+    values: dict[str, object] = {"state": state, "last_error": error, "lease_until": 0.0}
+    if state == "sent":
+        values["sent_at"] = rt.clock()
+    if next_attempt_at is not None:
+        values["next_attempt_at"] = next_attempt_at
+        values["enqueued_at"] = None
+    with rt.engine.begin() as conn:
+        current = conn.execute(
+            update(deliveries)
+            .where(
+                deliveries.c.id == delivery_id,
+                deliveries.c.state == "sending",
+                deliveries.c.lease_until == lease_until,
+            )
+            .values(**values)
+        ).rowcount
+    if current != 1:
+        log.warning("delivery %s: lease lost before the outcome (%s) was recorded", delivery_id, state)
+        return SendResult(delivery_id, "skipped", error)
+    if state != "sent":
+        log.warning("delivery %s: %s", state, error, extra={"delivery_id": delivery_id})
+    return SendResult(delivery_id, state, error)
+
+
+def sweep(rt: Runtime) -> SweepResult:
+    """Find deliveries that are due but not queued (retries, lost messages, expired leases) and
+    entries stored but never processed; mark them enqueued now and return their ids."""
+    now = rt.clock()
+    grace = rt.settings.delivery.requeue_after_s
+    with rt.engine.begin() as conn:
+        due = (
+            conn.execute(
+                select(deliveries.c.id).where(
+                    _claimable(now),
+                    or_(deliveries.c.enqueued_at.is_(None), deliveries.c.enqueued_at < now - grace),
+                )
+            )
+            .scalars()
+            .all()
+        )
+        if due:
+            conn.execute(update(deliveries).where(deliveries.c.id.in_(due)).values(enqueued_at=now))
+    return SweepResult(tuple(due), tuple(stale_new_entries(rt, grace)))

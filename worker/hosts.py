@@ -1,0 +1,186 @@
+"""Per-host politeness shared by every worker process: at most N requests in flight to one host
+and a minimum gap between request starts, whatever the number of workers or machines.
+
+The state lives in the store (works the same on SQLite and PostgreSQL):
+- `host_pacing (host)`: `next_start_at`, the earliest wall-clock time the next request may start;
+- `host_slots (host, slot)`: `lease_until`/`token`, one row per concurrency slot.
+
+A request takes a slot with conditional UPDATEs in one transaction (pacing row first, which
+serialises competing takers of the same host on both backends), and gives it back when it is
+done. A crashed holder's slot frees itself when its lease expires. Times are wall-clock
+(`time.time`), not the runtime's injectable clock: politeness is about real seconds between
+real requests across processes.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from sqlalchemy import func, select, update
+from sqlalchemy.engine import Engine
+
+from worker.config import FetchSpec
+from worker.schema import host_pacing, host_slots
+from worker.store import insert_ignore
+
+_POLL_S = 0.05  # how often a waiting taker retries
+
+
+@dataclass(frozen=True)
+class HostLease:
+    """One held slot; give it back with `release`."""
+
+    host: str
+    slot: int
+    token: str
+
+
+@dataclass(frozen=True)
+class HostLimits:
+    """The per-host budget: `concurrency` slots, `spacing_s` between starts, `lease_s` per hold."""
+
+    concurrency: int
+    spacing_s: float
+    lease_s: float
+
+
+class HostBusy(Exception):
+    """No slot for the host within the allowed wait; `retry_in` is a hint in seconds."""
+
+    def __init__(self, host: str, retry_in: float) -> None:
+        super().__init__(f"host {host} is busy (per-host limit), retry in {retry_in:.1f} s")
+        self.host = host
+        self.retry_in = retry_in
+
+
+def limits_for(fetch: FetchSpec) -> HostLimits:
+    """The per-host budget from the fetch settings; a slot outlives the longest possible fetch."""
+    return HostLimits(fetch.per_host_concurrency, fetch.per_host_spacing_s, fetch.deadline_s + 30.0)
+
+
+def host_key(url: str) -> str | None:
+    """The lower-cased hostname of `url`, or None for URLs that need no network (file:, bad)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    return parts.hostname.lower()
+
+
+def try_acquire(
+    engine: Engine, host: str, limits: HostLimits, *, now: float | None = None
+) -> HostLease | float:
+    """Take a slot for `host` now if spacing and concurrency allow; else the seconds to wait."""
+    _ensure_rows(engine, host, limits.concurrency)
+    return _try(engine, host, limits, time.time() if now is None else now)
+
+
+def _try(engine: Engine, host: str, limits: HostLimits, t: float) -> HostLease | float:
+    token = uuid.uuid4().hex
+    with engine.connect() as conn:
+        tx = conn.begin()
+        paced = conn.execute(
+            update(host_pacing)
+            .where(host_pacing.c.host == host, host_pacing.c.next_start_at <= t)
+            .values(next_start_at=t + limits.spacing_s)
+        ).rowcount
+        if paced != 1:
+            next_start: float = conn.execute(
+                select(host_pacing.c.next_start_at).where(host_pacing.c.host == host)
+            ).scalar_one()
+            tx.rollback()
+            return max(next_start - t, _POLL_S)
+        free = conn.execute(
+            select(host_slots.c.slot)
+            .where(
+                host_slots.c.host == host,
+                host_slots.c.slot < limits.concurrency,
+                host_slots.c.lease_until <= t,
+            )
+            .limit(1)
+        ).scalar()
+        if free is not None:
+            won = conn.execute(
+                update(host_slots)
+                .where(host_slots.c.host == host, host_slots.c.slot == free, host_slots.c.lease_until <= t)
+                .values(lease_until=t + limits.lease_s, token=token)
+            ).rowcount
+            if won == 1:
+                tx.commit()
+                return HostLease(host, free, token)
+        tx.rollback()
+    return _POLL_S
+
+
+def acquire(
+    engine: Engine,
+    host: str,
+    limits: HostLimits,
+    *,
+    wait_s: float,
+    sleep: Callable[[float], None] = time.sleep,
+) -> HostLease:
+    """Take a slot for `host`, waiting at most `wait_s` seconds; raises `HostBusy` otherwise."""
+    deadline = time.monotonic() + wait_s
+    _ensure_rows(engine, host, limits.concurrency)
+    while True:
+        got = _try(engine, host, limits, time.time())
+        if isinstance(got, HostLease):
+            return got
+        left = deadline - time.monotonic()
+        if left <= 0 or got > left:
+            raise HostBusy(host, max(got, _POLL_S))
+        sleep(min(got, left) * (0.8 + 0.4 * random.random()))  # jitter: takers do not march in step
+
+
+def release(engine: Engine, lease: HostLease) -> None:
+    """Give the slot back (only if it is still ours: an expired lease may have been re-taken)."""
+    with engine.begin() as conn:
+        conn.execute(
+            update(host_slots)
+            .where(
+                host_slots.c.host == lease.host,
+                host_slots.c.slot == lease.slot,
+                host_slots.c.token == lease.token,
+            )
+            .values(lease_until=0.0, token=None)
+        )
+
+
+@contextmanager
+def host_slot(engine: Engine, url: str, limits: HostLimits, *, wait_s: float) -> Iterator[HostLease | None]:
+    """Hold a slot of `url`'s host for the duration of the block (no slot for local URLs)."""
+    host = host_key(url)
+    if host is None:
+        yield None
+        return
+    lease = acquire(engine, host, limits, wait_s=wait_s)
+    try:
+        yield lease
+    finally:
+        release(engine, lease)
+
+
+def _ensure_rows(engine: Engine, host: str, concurrency: int) -> None:
+    with engine.connect() as conn:
+        have = conn.execute(
+            select(func.count()).select_from(host_slots).where(host_slots.c.host == host)
+        ).scalar_one()
+    if have >= concurrency:  # the common case: one cheap read, no writes
+        return
+    with engine.begin() as conn:
+        insert_ignore(conn, host_pacing, [{"host": host, "next_start_at": 0.0}], returning=host_pacing.c.host)
+        insert_ignore(
+            conn,
+            host_slots,
+            [{"host": host, "slot": s, "lease_until": 0.0} for s in range(have, concurrency)],
+            returning=host_slots.c.slot,
+        )

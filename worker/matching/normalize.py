@@ -1,0 +1,188 @@
+"""One-pass normalisation of Arabic and Latin text, with an exact map back to the original offsets.
+
+The table deletes marks (harakat, shadda, tatweel, invisible format characters), folds alef/hamza
+forms, ى→ي, ة→ه, Persian letters, every decimal digit to ASCII, dash and quote variants, all
+whitespace to a space (line breaks to ``\\n``), and Latin/Greek/Cyrillic case and accents.
+A few compatibility characters expand (ligatures such as ﻻ, the ellipsis); every other change is a
+deletion or a one-to-one replacement, so offsets map back with a piecewise-constant shift.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from bisect import bisect_right
+from dataclasses import dataclass
+
+_ARABIC_FOLDS = {
+    "ى": "ي", "ی": "ي", "ئ": "ي", "ې": "ي", "ۍ": "ي",
+    "ة": "ه", "ۀ": "ه", "ھ": "ه", "ە": "ه", "ۃ": "ه",
+    "أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ٲ": "ا", "ٳ": "ا",
+    "ؤ": "و", "ک": "ك", "ڪ": "ك", "گ": "ك",
+    "ڤ": "ف", "ڥ": "ف", "پ": "ب", "چ": "ج", "ژ": "ز",
+    "ـ": "", "،": ",", "؛": ";", "؟": "?", "٪": "%", "٫": ".", "٬": ",", "۔": ".",
+}
+_DOUBLE_QUOTES = "\"“”„‟«»″〝〞＂"
+_SINGLE_QUOTES = "'‘’‚‛‹›′`´"
+_LINE_BREAKS = "\n\r\u2028\u2029\x0b\x0c\x85"
+_DELETE_CATEGORIES = frozenset({"Mn", "Me", "Cf"})
+
+
+def _fold_char(ch: str) -> str:
+    """Return the normalised replacement of one code point (possibly empty or several characters)."""
+    if ch in _ARABIC_FOLDS:
+        return _ARABIC_FOLDS[ch]
+    if ch in _DOUBLE_QUOTES:
+        return '"'
+    if ch in _SINGLE_QUOTES:
+        return "'"
+    if ch in _LINE_BREAKS:
+        return "\n"
+    category = unicodedata.category(ch)
+    if category in _DELETE_CATEGORIES:
+        return ""
+    if category == "Nd":
+        return str(unicodedata.digit(ch))
+    if ch.isspace():
+        return " "
+    if category == "Pd":
+        return "-"
+    decomposed = unicodedata.normalize("NFKD", ch)
+    if decomposed != ch:
+        return "".join(_fold_char(part) for part in decomposed)
+    return ch.casefold()
+
+
+def _build_table() -> tuple[list[str], str]:
+    table: list[str] = []
+    irregular: list[str] = []
+    for code in range(0x10000):
+        ch = chr(code)
+        if 0xD800 <= code <= 0xDFFF:
+            table.append(ch)
+            continue
+        folded = _fold_char(ch)
+        table.append(folded)
+        if len(folded) != 1:
+            irregular.append(ch)
+    return table, "".join(irregular)
+
+
+_TABLE, _IRREGULAR_CHARS = _build_table()
+_IRREGULAR_RE = re.compile("[" + re.escape(_IRREGULAR_CHARS) + "]")
+_DELETED = frozenset(ch for ch in _IRREGULAR_CHARS if _TABLE[ord(ch)] == "")
+_TRAILING = _DELETED.difference(_ARABIC_FOLDS)  # marks kept at the end of a mapped span
+_SPACE_RUN_RE = re.compile(" {2,}")
+
+
+def normalize(text: str) -> str:
+    """Return the normalised form of ``text``: folded letters, digits and punctuation, single spaces.
+
+    Deterministic and idempotent; used for both watch terms and article text.
+    """
+    return _SPACE_RUN_RE.sub(" ", text.translate(_TABLE))
+
+
+def normalize_pair(text: str) -> tuple[str, str]:
+    """Return ``(translated, normalised)``: the text after the table only, and ``normalize(text)``.
+
+    The matcher keeps the first to build the offset map later without translating twice.
+    """
+    translated = text.translate(_TABLE)
+    return translated, _SPACE_RUN_RE.sub(" ", translated)
+
+
+@dataclass(frozen=True)
+class OffsetMap:
+    """Maps offsets in ``normalize(original)`` back to offsets in ``original``.
+
+    Two piecewise-constant shifts are composed: collapsed space runs (normalised → translated) and
+    deleted or expanded characters (translated → original). Each lookup is two bisections.
+    """
+
+    original: str
+    collapse_keys: tuple[int, ...]
+    collapse_shifts: tuple[int, ...]
+    table_keys: tuple[int, ...]
+    table_shifts: tuple[int, ...]
+
+    def start(self, index: int) -> int:
+        """Original offset of the character at normalised ``index``."""
+        k = bisect_right(self.collapse_keys, index) - 1
+        index += self.collapse_shifts[k] if k >= 0 else 0
+        k = bisect_right(self.table_keys, index) - 1
+        return index + (self.table_shifts[k] if k >= 0 else 0)
+
+    def end(self, index: int) -> int:
+        """Original end offset (exclusive) for a normalised span ending at ``index``.
+
+        Marks following the last character in the original (a trailing shadda or tanwin) are
+        included, so the span shows the word as it was written.
+        """
+        if index <= 0:
+            return 0
+        pos = self.start(index - 1) + 1
+        text = self.original
+        while pos < len(text) and text[pos] in _TRAILING:
+            pos += 1
+        return pos
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """``(self.start(start), self.end(end))`` for a non-empty normalised span."""
+        return self.spans([(start, end)])[0]
+
+    def spans(self, pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """``span`` of each non-empty normalised ``(start, end)``, in one call (the matcher's hot
+        path): the bisections are inlined, and an article with one-to-one replacements only is
+        returned as is."""
+        c_keys, c_shifts, t_keys, t_shifts = (self.collapse_keys, self.collapse_shifts, self.table_keys,
+                                              self.table_shifts)
+        if not c_keys and not t_keys:
+            return pairs
+        text = self.original
+        size = len(text)
+        out = []
+        for start, end in pairs:
+            mapped = []
+            for index in (start, end - 1):
+                k = bisect_right(c_keys, index) - 1
+                if k >= 0:
+                    index += c_shifts[k]
+                k = bisect_right(t_keys, index) - 1
+                mapped.append(index + t_shifts[k] if k >= 0 else index)
+            pos = mapped[1] + 1
+            while pos < size and text[pos] in _TRAILING:
+                pos += 1
+            out.append((mapped[0], pos))
+        return out
+
+
+def build_offset_map(text: str, translated: str | None = None) -> OffsetMap:
+    """Build the map from ``normalize(text)`` offsets back to offsets in ``text``.
+
+    ``translated`` may pass ``normalize_pair(text)[0]`` to save translating the text again.
+    """
+    table_keys: list[int] = []
+    table_shifts: list[int] = []
+    shift = 0  # original index minus translated index, for regular characters
+    for m in _IRREGULAR_RE.finditer(text):
+        orig = m.start()
+        out_len = len(_TABLE[ord(m.group())])
+        pos = orig - shift
+        for k in range(out_len):
+            table_keys.append(pos + k)
+            table_shifts.append(orig - pos - k)
+        shift = shift + 1 - out_len
+        table_keys.append(orig + 1 - shift)
+        table_shifts.append(shift)
+    collapse_keys: list[int] = []
+    collapse_shifts: list[int] = []
+    removed = 0
+    if translated is None:
+        translated = text.translate(_TABLE)
+    for m in _SPACE_RUN_RE.finditer(translated) if "  " in translated else ():
+        removed += m.end() - m.start() - 1
+        collapse_keys.append(m.end() - removed)
+        collapse_shifts.append(removed)
+    return OffsetMap(text, tuple(collapse_keys), tuple(collapse_shifts), tuple(table_keys),
+                     tuple(table_shifts))

@@ -1,0 +1,247 @@
+"""Watch rule expressions: parser and evaluator.
+
+Grammar (keywords upper-case; precedence from tightest: NEAR/n, NOT, AND, OR)::
+
+    expr  := and ("OR" and)*
+    and   := unary ("AND" unary)*
+    unary := "NOT" unary | near
+    near  := atom ("NEAR/" INT atom)*
+    atom  := ID | "\\"literal\\"" | "(" expr ")"
+
+``NEAR/n`` holds when a hit of each side lies within n words of the other. The subject of a rule
+(what carries the score) is the first operand of every AND/NEAR and every alternative of an OR.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left, bisect_right
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+_TOKEN_RE = re.compile(r'\s*(?:(\()|(\))|NEAR/(\d+)|(AND|OR|NOT)\b|([a-z0-9_]+)|"([^"]+)"|(\S))')
+
+
+class RuleSyntaxError(ValueError):
+    """A rule expression that does not parse; the message says where and why."""
+
+
+@dataclass(frozen=True)
+class Ref:
+    """An entity/concept id, or a quoted literal (``literal`` true, ``key`` is the quoted text)."""
+
+    key: str
+    literal: bool = False
+
+
+@dataclass(frozen=True)
+class Not:
+    child: Node
+
+
+@dataclass(frozen=True)
+class And:
+    children: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Or:
+    children: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Near:
+    left: Node
+    right: Node
+    distance: int
+
+
+Node = Ref | Not | And | Or | Near
+Position = tuple[int, int]  # (word index, hit number)
+
+
+def _tokenize(rule: str) -> list[tuple[str, str]]:
+    tokens: list[tuple[str, str]] = []
+    for m in _TOKEN_RE.finditer(rule):
+        lpar, rpar, near, keyword, ident, literal, other = m.groups()
+        if other is not None:
+            raise RuleSyntaxError(f"unexpected {other!r} at position {m.start(7)}")
+        if lpar or rpar:
+            tokens.append(("(", "") if lpar else (")", ""))
+        elif near is not None:
+            tokens.append(("NEAR", near))
+        elif keyword:
+            tokens.append((keyword, ""))
+        elif ident:
+            tokens.append(("ID", ident))
+        elif literal is not None:
+            tokens.append(("LIT", '"' + literal + '"'))
+    if rule.strip() and not tokens:
+        raise RuleSyntaxError("empty rule")
+    return tokens
+
+
+class _Parser:
+    def __init__(self, tokens: list[tuple[str, str]]) -> None:
+        self.tokens = tokens
+        self.pos = 0
+
+    def peek(self) -> str:
+        return self.tokens[self.pos][0] if self.pos < len(self.tokens) else "END"
+
+    def take(self) -> tuple[str, str]:
+        token = self.tokens[self.pos]
+        self.pos += 1
+        return token
+
+    def expr(self) -> Node:
+        parts = [self.conj()]
+        while self.peek() == "OR":
+            self.take()
+            parts.append(self.conj())
+        return parts[0] if len(parts) == 1 else Or(tuple(parts))
+
+    def conj(self) -> Node:
+        parts = [self.unary()]
+        while self.peek() == "AND":
+            self.take()
+            parts.append(self.unary())
+        return parts[0] if len(parts) == 1 else And(tuple(parts))
+
+    def unary(self) -> Node:
+        if self.peek() == "NOT":
+            self.take()
+            return Not(self.unary())
+        return self.near()
+
+    def near(self) -> Node:
+        node = self.atom()
+        while self.peek() == "NEAR":
+            distance = int(self.take()[1])
+            node = Near(node, self.atom(), distance)
+        return node
+
+    def atom(self) -> Node:
+        kind = self.peek()
+        if kind == "(":
+            self.take()
+            node = self.expr()
+            if self.peek() != ")":
+                raise RuleSyntaxError("missing ')'")
+            self.take()
+            return node
+        if kind in ("ID", "LIT"):
+            _, value = self.take()
+            return Ref(value, literal=kind == "LIT")
+        found = "end of rule" if kind == "END" else repr(self.tokens[self.pos][0])
+        raise RuleSyntaxError(f"expected an id, a \"literal\" or '(' but found {found}")
+
+
+def parse_rule(rule: str) -> Node:
+    """Parse ``rule``; raise RuleSyntaxError saying what is wrong. A rule needs a positive operand,
+    and NOT may not appear inside a NEAR operand."""
+    parser = _Parser(_tokenize(rule))
+    node = parser.expr()
+    if parser.peek() != "END":
+        raise RuleSyntaxError(f"unexpected {parser.tokens[parser.pos][0]!r} after a complete expression")
+    if not subject_keys(node):
+        raise RuleSyntaxError("the rule has no positive operand (only NOT)")
+    _check_near_operands(node, inside_near=False)
+    return node
+
+
+def _check_near_operands(node: Node, *, inside_near: bool) -> None:
+    if isinstance(node, Not):
+        if inside_near:
+            raise RuleSyntaxError("NOT cannot be an operand of NEAR")
+        _check_near_operands(node.child, inside_near=inside_near)
+    elif isinstance(node, And | Or):
+        for child in node.children:
+            _check_near_operands(child, inside_near=inside_near)
+    elif isinstance(node, Near):
+        _check_near_operands(node.left, inside_near=True)
+        _check_near_operands(node.right, inside_near=True)
+
+
+def refs(node: Node) -> set[Ref]:
+    """Every operand the rule mentions (positive or negated)."""
+    if isinstance(node, Ref):
+        return {node}
+    if isinstance(node, Not):
+        return refs(node.child)
+    if isinstance(node, Near):
+        return refs(node.left) | refs(node.right)
+    return set().union(*(refs(child) for child in node.children))
+
+
+def rule_ids(node: Node) -> set[str]:
+    """Entity/concept ids the rule refers to (literals excluded)."""
+    return {ref.key for ref in refs(node) if not ref.literal}
+
+
+def subject_keys(node: Node) -> set[str]:
+    """Keys whose hits carry the score: first operand of AND/NEAR, every alternative of OR."""
+    if isinstance(node, Ref):
+        return {node.key}
+    if isinstance(node, Not):
+        return set()
+    if isinstance(node, Near):
+        return subject_keys(node.left)
+    if isinstance(node, Or):
+        return set().union(*(subject_keys(child) for child in node.children))
+    for child in node.children:
+        keys = subject_keys(child)
+        if keys:
+            return keys
+    return set()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Result of evaluating a rule: whether it holds, and the hits that support it."""
+
+    ok: bool
+    support: tuple[Position, ...]
+
+
+_FALSE = Outcome(False, ())
+
+
+def evaluate(node: Node, positions: Mapping[str, Sequence[Position]]) -> Outcome:
+    """Evaluate ``node`` given, per key, the (word index, hit number) of each hit, sorted by word."""
+    if isinstance(node, Ref):
+        found = positions.get(node.key, ())
+        return Outcome(bool(found), tuple(found))
+    if isinstance(node, Not):
+        return Outcome(not evaluate(node.child, positions).ok, ())
+    if isinstance(node, And):
+        support: list[Position] = []
+        for child in node.children:
+            result = evaluate(child, positions)
+            if not result.ok:
+                return _FALSE
+            support.extend(result.support)
+        return Outcome(True, tuple(support))
+    if isinstance(node, Or):
+        results = [evaluate(child, positions) for child in node.children]
+        support = [p for r in results if r.ok for p in r.support]
+        return Outcome(any(r.ok for r in results), tuple(support))
+    return _near(evaluate(node.left, positions), evaluate(node.right, positions), node.distance)
+
+
+def _near(left: Outcome, right: Outcome, distance: int) -> Outcome:
+    if not (left.ok and right.ok):
+        return _FALSE
+    left_sorted = sorted(left.support)
+    right_sorted = sorted(right.support)
+    right_words = [p[0] for p in right_sorted]
+    left_words = [p[0] for p in left_sorted]
+    kept_left = [p for p in left_sorted if _has_partner(right_words, p[0], distance)]
+    if not kept_left:
+        return _FALSE
+    kept_right = [p for p in right_sorted if _has_partner(left_words, p[0], distance)]
+    return Outcome(True, tuple(sorted(set(kept_left + kept_right))))
+
+
+def _has_partner(words: list[int], word: int, distance: int) -> bool:
+    return bisect_right(words, word + distance) > bisect_left(words, word - distance)

@@ -1,0 +1,190 @@
+"""Aboutness score of a watch over one article.
+
+Only the rule's subject hits score; context operands qualify the match but add nothing. Each hit
+weighs its term weight (strong 1.0, generated variant 0.8, weak/metonym 0.5) times a position
+factor: ×2 in the title, ×1.5 in the lead, then from ×1.0 down to ×0.7 at the end of the body.
+Repeats of the same term are damped: the best hit counts in full, the i-th repeat adds
+``0.5 · w / i``; distinct terms each count in full. Hits bunched in few passages (groups of
+subject hits less than 15 words apart; the title is a passage of its own) are discounted: one
+passage ×0.4, two ×0.8. One sentence listing three terms is a mention, not the subject.
+``mention`` mode skips the body decay and the passage factor, so any strong hit scores at least
+1.0. Independently of position, the subject's base weights must sum to at least 1.0
+(``enough_evidence``): one weak word or one metonym never fires a watch alone, even in a title.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from worker.matching.scan import Found
+
+TITLE_FACTOR = 2.0
+LEAD_FACTOR = 1.5
+END_FACTOR = 0.7
+REPEAT_DAMPING = 0.5
+LEAD_CHARS = 320
+PASSAGE_GAP = 15
+PASSAGE_FACTORS = (0.4, 0.8)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the title and lead end in the normalised text, and its length."""
+
+    title_end: int
+    lead_end: int
+    length: int
+
+
+def layout(norm: str) -> Layout:
+    """Locate the title (first non-empty line) and the lead (the next ~320 characters)."""
+    pos = 0
+    size = len(norm)
+    while pos < size:
+        end = norm.find("\n", pos)
+        end = size if end < 0 else end
+        if norm[pos:end].strip():
+            return Layout(end, min(size, end + LEAD_CHARS), size)
+        pos = end + 1
+    return Layout(0, 0, size)
+
+
+def position_factor(start: int, where: Layout, *, decay: bool = True) -> float:
+    """Weight multiplier for a hit starting at normalised offset ``start``."""
+    if start < where.title_end:
+        return TITLE_FACTOR
+    if start < where.lead_end:
+        return LEAD_FACTOR
+    if not decay:
+        return 1.0
+    body = max(1, where.length - where.lead_end)
+    return 1.0 - (1.0 - END_FACTOR) * (start - where.lead_end) / body
+
+
+def hit_weight(found: Found, where: Layout, *, about: bool = True) -> float:
+    """A subject hit's weight before repeat damping."""
+    return round(found.weight * position_factor(found.start, where, decay=about), 3)
+
+
+def hit_weights(subject_hits: list[Found], where: Layout, *, about: bool = True) -> list[float]:
+    """``hit_weight`` of each hit, computed in one pass (the matcher's hot path)."""
+    title_end, lead_end = where.title_end, where.lead_end
+    body = max(1, where.length - lead_end)
+    out = []
+    for found in subject_hits:
+        start = found.start
+        if start < title_end:
+            factor = TITLE_FACTOR
+        elif start < lead_end:
+            factor = LEAD_FACTOR
+        elif about:
+            factor = 1.0 - (1.0 - END_FACTOR) * (start - lead_end) / body
+        else:
+            factor = 1.0
+        out.append(round(found.weight * factor, 3))
+    return out
+
+
+def passages(subject_hits: list[Found], where: Layout) -> int:
+    """Number of groups of subject hits separated by more than PASSAGE_GAP words; title hits
+    form a group of their own."""
+    in_title = any(f.start < where.title_end for f in subject_hits)
+    words = sorted(f.word for f in subject_hits if f.start >= where.title_end)
+    body = sum(1 for i, w in enumerate(words) if i == 0 or w - words[i - 1] > PASSAGE_GAP)
+    return body + int(in_title)
+
+
+def score(subject_hits: list[Found], weights: list[float], where: Layout, *, about: bool = True) -> float:
+    """Sum over distinct terms of the best hit plus damped repeats (see the module docstring);
+    ``weights`` are the hits' ``hit_weight`` values, in the same order."""
+    by_term: dict[tuple[int, int], list[float]] = defaultdict(list)
+    for found, weight in zip(subject_hits, weights, strict=True):
+        by_term[(found.owner, found.term)].append(weight)
+    total = 0.0
+    for weights in by_term.values():
+        weights.sort(reverse=True)
+        total += weights[0] + sum(REPEAT_DAMPING * w / i for i, w in enumerate(weights[1:], start=1))
+    if about:
+        count = passages(subject_hits, where)
+        total *= PASSAGE_FACTORS[count - 1] if count <= len(PASSAGE_FACTORS) else 1.0
+    return round(total, 3)
+
+
+def assess(subject_hits: list[Found], where: Layout, *, about: bool,
+           threshold: float = 0.0) -> tuple[float, list[float]] | None:
+    """``(score, hit weights)`` of a watch's subject hits, or None without ``enough_evidence`` or
+    when an upper bound of the score is clearly below ``threshold`` (the score would be too).
+
+    One pass that computes exactly what ``hit_weights``, ``score`` and ``passages`` compute (same
+    floating-point operations in the same order); the matcher calls it for every candidate watch.
+    """
+    if _hopeless(subject_hits, about, threshold):
+        return None
+    title_end, lead_end = where.title_end, where.lead_end
+    body = max(1, where.length - lead_end)
+    weights: list[float] = []
+    by_term: dict[tuple[int, int], list[float]] = {}
+    in_title = False
+    words: list[int] = []
+    for found in subject_hits:
+        start = found.start
+        if start < title_end:
+            factor = TITLE_FACTOR
+            in_title = True
+        else:
+            words.append(found.word)
+            if start < lead_end:
+                factor = LEAD_FACTOR
+            elif about:
+                factor = 1.0 - (1.0 - END_FACTOR) * (start - lead_end) / body
+            else:
+                factor = 1.0
+        weight = round(found.weight * factor, 3)
+        weights.append(weight)
+        group = by_term.get((found.owner, found.term))
+        if group is None:
+            by_term[(found.owner, found.term)] = [weight]
+        else:
+            group.append(weight)
+    total = 0.0
+    for group in by_term.values():
+        if len(group) == 1:
+            total += group[0]
+        else:
+            group.sort(reverse=True)
+            total += group[0] + sum(REPEAT_DAMPING * w / i for i, w in enumerate(group[1:], start=1))
+    if about:
+        words.sort()
+        count = int(in_title) + sum(1 for i, w in enumerate(words)
+                                    if i == 0 or w - words[i - 1] > PASSAGE_GAP)
+        total *= PASSAGE_FACTORS[count - 1] if count <= len(PASSAGE_FACTORS) else 1.0
+    return round(total, 3), weights
+
+
+def _hopeless(subject_hits: list[Found], about: bool, threshold: float) -> bool:
+    """No ``enough_evidence``, or an upper bound of the score clearly below ``threshold``: every
+    hit at the title factor, no repeat damping, and as many passages as hits at most."""
+    if len(subject_hits) == 1:  # the commonest case: the same checks without the generic sums
+        only = subject_hits[0]
+        if (1.0 if only.variant else only.weight) < 1.0 - 1e-9:
+            return True
+        bound = only.weight * TITLE_FACTOR
+        if about:
+            bound *= PASSAGE_FACTORS[0]
+    else:
+        if not enough_evidence(subject_hits):
+            return True
+        bound = sum(f.weight for f in subject_hits) * TITLE_FACTOR
+        if about and len(subject_hits) <= len(PASSAGE_FACTORS):
+            bound *= PASSAGE_FACTORS[len(subject_hits) - 1]
+    return bound * 1.01 + 0.01 < threshold
+
+
+def enough_evidence(subject_hits: list[Found]) -> bool:
+    """True when the subject hits' base weights (no position factors) sum to at least 1.0.
+
+    A generated name variant counts as 1.0 here: its lower weight reflects spelling doubt, not an
+    ambiguous word.
+    """
+    return sum(1.0 if f.variant else f.weight for f in subject_hits) >= 1.0 - 1e-9

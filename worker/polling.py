@@ -1,0 +1,257 @@
+"""Poll stage: claim due feeds, fetch one feed politely, store its new entries once.
+
+Contracts:
+- `sync_feeds` makes the `feeds` table mirror the configuration (by name).
+- `claim_due_feeds` hands each due feed to exactly one caller per interval, whatever the number
+  of beat processes (a conditional UPDATE on `lease_until`).
+- `poll_feed` returns the ids of entries it stored for the first time; running it twice stores
+  nothing twice. Errors are recorded on the feed with a readable reason and a capped, jittered
+  backoff; a feed is never disabled.
+- Every network fetch holds a per-host slot (`worker.hosts`): when the host is busy beyond a short
+  wait the poll is not an error — the feed is simply rescheduled a little later via
+  `next_check_at`, so no worker sleeps long and no long Celery countdown exists.
+- After every poll the feed's health is observed (`worker.health`): at most one operator notice
+  per failing/silent episode and one on recovery.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Row
+
+from worker.config import FeedSpec
+from worker.feedparse import FeedEntry, FeedParseError, parse_feed
+from worker.health import observe
+from worker.hosts import HostBusy, host_slot, limits_for
+from worker.net import FetchError, NotModified
+from worker.runtime import Runtime
+from worker.schema import entries, feeds
+from worker.sources import FEED_ACCEPT, read_source
+from worker.store import insert_ignore
+
+log = logging.getLogger(__name__)
+
+LEASE_S = 120.0
+POLL_HOST_WAIT_S = 2.0  # a poll waits this long for a busy host, then is rescheduled instead
+
+
+@dataclass(frozen=True)
+class PollResult:
+    """What one poll did: `outcome` is fetched | not-modified | unchanged | error | deferred
+    (host busy, rescheduled) | unknown. `notice_ids` are feed-health notice deliveries created."""
+
+    feed: str
+    outcome: str
+    new_entry_ids: tuple[int, ...] = ()
+    error: str | None = None
+    notice_ids: tuple[int, ...] = ()
+
+
+def sync_feeds(rt: Runtime) -> None:
+    """Insert configured feeds that the store does not know yet and refresh their sources."""
+    with rt.engine.begin() as conn:
+        known = {row.name: row for row in conn.execute(select(feeds.c.name, feeds.c.source))}
+        new = [
+            {"name": spec.name, "source": spec.source, "next_check_at": 0.0}
+            for spec in rt.settings.feeds
+            if spec.name not in known
+        ]
+        insert_ignore(conn, feeds, new, returning=feeds.c.id)  # processes starting together race here
+        for spec in rt.settings.feeds:
+            if spec.name in known and known[spec.name].source != spec.source:
+                conn.execute(
+                    update(feeds)
+                    .where(feeds.c.name == spec.name)
+                    .values(source=spec.source, etag=None, last_modified=None, body_hash=None)
+                )
+
+
+def claim_due_feeds(rt: Runtime, *, force: bool = False) -> list[int]:
+    """Claim every configured feed whose next check is due (all of them with `force`)."""
+    now = rt.clock()
+    names = [f.name for f in rt.settings.feeds]
+    claimed: list[int] = []
+    with rt.engine.begin() as conn:
+        due = select(feeds.c.id).where(feeds.c.name.in_(names), feeds.c.lease_until <= now)
+        if not force:
+            due = due.where(feeds.c.next_check_at <= now)
+        for feed_id in conn.execute(due).scalars().all():
+            won = conn.execute(
+                update(feeds)
+                .where(feeds.c.id == feed_id, feeds.c.lease_until <= now)
+                .values(lease_until=now + LEASE_S)
+            )
+            if won.rowcount == 1:
+                claimed.append(feed_id)
+    return claimed
+
+
+def poll_feed(rt: Runtime, feed_id: int) -> PollResult:
+    """Fetch and parse one feed; store new entries; schedule the next check; observe health."""
+    with rt.engine.connect() as conn:
+        row = conn.execute(select(feeds).where(feeds.c.id == feed_id)).one_or_none()
+    spec = rt.feed_spec(row.name) if row is not None else None
+    if row is None or spec is None:
+        return PollResult(feed=str(feed_id), outcome="unknown")
+    result = _poll(rt, row, spec)
+    if result.outcome in ("deferred", "unknown"):
+        return result
+    notices = observe(rt, feed_id, new_entries=len(result.new_entry_ids))
+    return PollResult(result.feed, result.outcome, result.new_entry_ids, result.error, notices)
+
+
+def _poll(rt: Runtime, row: Row[Any], spec: FeedSpec) -> PollResult:
+    feed_id = row.id
+    now = rt.clock()
+    # some servers keep a stale ETag: fetch unconditionally now and then
+    conditional = (row.last_full_fetch_at or 0.0) > now - rt.settings.fetch.full_fetch_every_s
+    try:
+        with host_slot(rt.engine, row.source, limits_for(rt.settings.fetch), wait_s=POLL_HOST_WAIT_S):
+            got = read_source(
+                rt.fetcher,
+                row.source,
+                feed=spec,
+                fetch=rt.settings.fetch,
+                max_bytes=rt.settings.fetch.feed_max_bytes,
+                accept=FEED_ACCEPT,
+                etag=row.etag if conditional else None,
+                last_modified=row.last_modified if conditional else None,
+            )
+        if isinstance(got, NotModified):
+            _record_success(rt, feed_id, spec, now, full=False)
+            return PollResult(feed=spec.name, outcome="not-modified")
+        body_hash = hashlib.sha256(got.body).hexdigest()
+        if body_hash == row.body_hash:
+            _record_success(rt, feed_id, spec, now, full=not conditional, etag=got.etag, lm=got.last_modified)
+            return PollResult(feed=spec.name, outcome="unchanged")
+        parsed = parse_feed(
+            got.body, base_url=got.url, headers=got.headers, max_entries=rt.settings.fetch.max_entries
+        )
+    except HostBusy as busy:
+        _reschedule(rt, feed_id, now + min(max(busy.retry_in, 1.0), float(spec.interval)))
+        log.info("feed poll deferred", extra={"feed": spec.name, "reason": str(busy)})
+        return PollResult(feed=spec.name, outcome="deferred")
+    except (FetchError, FeedParseError) as exc:
+        retry_after = exc.retry_after if isinstance(exc, FetchError) else None
+        _record_error(rt, feed_id, spec, now, exc.reason, retry_after)
+        log.warning("feed poll failed", extra={"feed": spec.name, "reason": exc.reason})
+        return PollResult(feed=spec.name, outcome="error", error=exc.reason)
+    for warning in parsed.warnings:
+        log.info("feed warning", extra={"feed": spec.name, "reason": warning})
+    new_ids = _store_entries(rt, feed_id, parsed.entries, now)
+    _record_success(
+        rt,
+        feed_id,
+        spec,
+        now,
+        full=not conditional,
+        etag=got.etag,
+        lm=got.last_modified,
+        body_hash=body_hash,
+        ttl=parsed.ttl_seconds,
+    )
+    return PollResult(feed=spec.name, outcome="fetched", new_entry_ids=tuple(new_ids))
+
+
+def _reschedule(rt: Runtime, feed_id: int, at: float) -> None:
+    with rt.engine.begin() as conn:
+        conn.execute(update(feeds).where(feeds.c.id == feed_id).values(lease_until=0.0, next_check_at=at))
+
+
+def _store_entries(rt: Runtime, feed_id: int, found: tuple[FeedEntry, ...], now: float) -> list[int]:
+    rows = [
+        {
+            "feed_id": feed_id,
+            "key": e.key,
+            "link": e.link,
+            "canonical_link": e.canonical_link,
+            "title": e.title,
+            "summary": e.summary,
+            "content": e.content,
+            "published_at": e.published.timestamp() if e.published else None,
+            "seen_at": now,
+            "enqueued_at": now,
+            "state": "new",
+        }
+        for e in found
+    ]
+    with rt.engine.begin() as conn:
+        return insert_ignore(conn, entries, rows, returning=entries.c.id)
+
+
+def _record_success(
+    rt: Runtime,
+    feed_id: int,
+    spec: FeedSpec,
+    now: float,
+    *,
+    full: bool,
+    etag: str | None = None,
+    lm: str | None = None,
+    body_hash: str | None = None,
+    ttl: int | None = None,
+) -> None:
+    values: dict[str, object] = {
+        "last_checked_at": now,
+        "last_success_at": now,
+        "error_streak": 0,
+        "last_error": None,
+        "lease_until": 0.0,
+        "next_check_at": now + max(spec.interval, min(ttl or 0, rt.settings.fetch.max_backoff_s)),
+    }
+    if etag is not None or lm is not None or body_hash is not None:
+        values.update(etag=etag, last_modified=lm)
+    if body_hash is not None:
+        values["body_hash"] = body_hash
+    if full:
+        values["last_full_fetch_at"] = now
+    with rt.engine.begin() as conn:
+        conn.execute(update(feeds).where(feeds.c.id == feed_id).values(**values))
+
+
+def _record_error(
+    rt: Runtime, feed_id: int, spec: FeedSpec, now: float, reason: str, retry_after: float | None
+) -> None:
+    with rt.engine.begin() as conn:
+        streak = conn.execute(select(feeds.c.error_streak).where(feeds.c.id == feed_id)).scalar_one() + 1
+        delay = backoff_delay(spec.interval, streak, rt.settings.fetch.max_backoff_s, random.random())
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, rt.settings.fetch.max_backoff_s))
+        conn.execute(
+            update(feeds)
+            .where(feeds.c.id == feed_id)
+            .values(
+                last_checked_at=now,
+                error_streak=streak,
+                last_error=reason[:2000],
+                lease_until=0.0,
+                next_check_at=now + delay,
+            )
+        )
+
+
+def backoff_delay(interval: float, streak: int, cap: float, jitter: float) -> float:
+    """Seconds until the next try after `streak` consecutive errors: the interval doubled per
+    error, capped, with jitter in [50 %, 100 %] of that, never below the interval."""
+    raw = min(cap, interval * 2.0 ** min(streak, 20))
+    return max(float(interval), raw * (0.5 + jitter / 2))
+
+
+def stale_new_entries(rt: Runtime, older_than_s: float) -> list[int]:
+    """Entries stored but not processed whose enqueue is older than `older_than_s` (lost messages)."""
+    cutoff = rt.clock() - older_than_s
+    with rt.engine.begin() as conn:
+        ids = (
+            conn.execute(select(entries.c.id).where(entries.c.state == "new", entries.c.enqueued_at < cutoff))
+            .scalars()
+            .all()
+        )
+        if ids:
+            conn.execute(update(entries).where(entries.c.id.in_(ids)).values(enqueued_at=rt.clock()))
+    return list(ids)

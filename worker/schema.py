@@ -1,0 +1,179 @@
+"""The durable state: tables shared by every worker (SQLite by default, PostgreSQL at scale).
+
+Uniqueness constraints carry the delivery guarantees:
+- `entries (feed_id, key)`: an entry is seen once per feed, whatever the polls.
+- `articles (url_key)`: the same story listed by two feeds is processed once.
+- `alerts (watch_id, article_id)`: one alert per (watch, article), ever.
+- `deliveries (alert_id, destination)`: one delivery per destination; its state is the outbox.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import Connection, Engine
+
+metadata = MetaData()
+
+feeds = Table(
+    "feeds",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("source", Text, nullable=False),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("body_hash", String(64)),
+    Column("next_check_at", Float, nullable=False, default=0.0),
+    Column("lease_until", Float, nullable=False, default=0.0),
+    Column("last_checked_at", Float),
+    Column("last_success_at", Float),
+    Column("last_full_fetch_at", Float),
+    Column("error_streak", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+)
+
+entries = Table(
+    "entries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("feed_id", Integer, ForeignKey("feeds.id"), nullable=False),
+    Column("key", Text, nullable=False),
+    Column("link", Text),
+    Column("canonical_link", Text),
+    Column("title", Text, nullable=False, default=""),
+    Column("summary", Text, nullable=False, default=""),
+    Column("content", Text, nullable=False, default=""),
+    Column("published_at", Float),
+    Column("seen_at", Float, nullable=False),
+    Column("state", String(16), nullable=False, default="new"),  # new | done
+    Column("enqueued_at", Float),
+    Column("article_id", Integer, ForeignKey("articles.id")),
+    UniqueConstraint("feed_id", "key", name="uq_entries_feed_key"),
+)
+
+articles = Table(
+    "articles",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("url_key", Text, nullable=False, unique=True),
+    Column("url", Text),
+    Column("source", String(64), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("lang", String(8), nullable=False),
+    Column("extracted_from", String(8), nullable=False),  # page | feed
+    Column("extract_note", Text),
+    Column("published_at", Float),
+    Column("processed_at", Float, nullable=False),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("watch_id", String(64), nullable=False),
+    Column("watch_title", Text, nullable=False),
+    Column("article_id", Integer, ForeignKey("articles.id"), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("snippet", Text, nullable=False),
+    Column("hits_json", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("watch_id", "article_id", name="uq_alerts_watch_article"),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("alert_id", Integer, ForeignKey("alerts.id"), nullable=False),
+    Column("channel", String(64), nullable=False),
+    Column("destination", String(32), nullable=False),  # hash of the URL: no secret stored
+    Column("label", Text, nullable=False),  # secret-free description of the destination
+    Column("state", String(16), nullable=False, default="pending"),  # pending | sending | sent | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", Float, nullable=False, default=0.0),
+    Column("lease_until", Float, nullable=False, default=0.0),
+    Column("enqueued_at", Float),
+    Column("last_error", Text),
+    Column("sent_at", Float),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("alert_id", "destination", name="uq_deliveries_alert_destination"),
+)
+
+
+# Per-host politeness (worker/hosts.py): spacing between request starts and concurrency slots.
+host_pacing = Table(
+    "host_pacing",
+    metadata,
+    Column("host", String(255), primary_key=True),
+    Column("next_start_at", Float, nullable=False, default=0.0),
+)
+
+host_slots = Table(
+    "host_slots",
+    metadata,
+    Column("host", String(255), primary_key=True),
+    Column("slot", Integer, primary_key=True, autoincrement=False),
+    Column("lease_until", Float, nullable=False, default=0.0),
+    Column("token", String(32)),
+)
+
+# Feed health episodes (worker/health.py): one operator notice per episode and one on recovery.
+feed_health = Table(
+    "feed_health",
+    metadata,
+    Column("feed_id", Integer, ForeignKey("feeds.id"), primary_key=True, autoincrement=False),
+    Column("state", String(16), nullable=False, default="ok"),  # ok | failing | silent
+    Column("episode", Integer, nullable=False, default=0),
+    Column("changed_at", Float, nullable=False),
+    Column("last_new_at", Float, nullable=False),  # last poll that stored a new entry
+)
+
+
+def make_engine(url: str) -> Engine:
+    """Create the engine and the tables (idempotent). SQLite gets WAL and a busy timeout so that
+    worker processes, beat and the CLI can share one file."""
+    is_sqlite = url.startswith("sqlite")
+    engine = create_engine(
+        url,
+        connect_args={"timeout": 30} if is_sqlite else {},
+        pool_pre_ping=not is_sqlite,
+    )
+    if is_sqlite:
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin_immediate)
+    if engine.dialect.name == "postgresql":
+        # workers starting together on a fresh database would race on CREATE TABLE
+        with engine.begin() as conn:
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7102024)")
+            metadata.create_all(conn)
+    else:
+        metadata.create_all(engine)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
+    # pysqlite's own transaction handling would start deferred transactions that deadlock
+    # between processes upgrading read locks; we issue BEGIN IMMEDIATE ourselves instead.
+    dbapi_conn.isolation_level = None  # type: ignore[attr-defined]
+    cur = dbapi_conn.cursor()  # type: ignore[attr-defined]
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def _sqlite_begin_immediate(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
