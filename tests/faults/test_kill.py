@@ -23,12 +23,14 @@ def test_pool_child_killed_mid_task_is_redelivered_and_alerts_once(tmp_path: Pat
         world.start("beat")
         assert wait_until(lambda: world.site.hits[slow] >= 1, 40), "the slow page was never fetched"
         assert worker.proc is not None
-        port = world.site.port
+        # The child holding the slow request open, found by the client port the site saw: any
+        # other child talking to the site may be fetching a fast page and finish on its own.
+        client_port = world.site.client_ports(slow)[0]
 
         def fetching_child() -> psutil.Process | None:
             for child in psutil.Process(worker.proc.pid).children(recursive=True):  # type: ignore[union-attr]
                 try:
-                    if any(c.raddr and c.raddr.port == port for c in child.net_connections("tcp")):
+                    if any(c.laddr and c.laddr.port == client_port for c in child.net_connections("tcp")):
                         return child
                 except psutil.Error:
                     continue

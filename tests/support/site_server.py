@@ -6,6 +6,7 @@
         site.not_modified["/feed.rss.xml"]            # 304 answers per path
         site.set_response("/gone.html", status=410)   # canned answer instead of the file
         site.set_delay("/slow.html", 5.0)             # answer after a pause
+        site.client_ports("/slow.html")               # client-side port of each request
 
 Runs ``ThreadingHTTPServer`` on an ephemeral port in a daemon thread; ``__exit__`` shuts it down and cuts
 pending delays short. Paths are URL paths with a leading "/" and no query string.
@@ -102,7 +103,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _respond(self, *, count: bool) -> None:
         site = self.server.site
         path = unquote(urlsplit(self.path).path) or "/"
-        site._record(path, dict(self.headers.items()), count=count)
+        site._record(path, dict(self.headers.items()), self.client_address[1], count=count)
         site._pause(path)
         canned = site._canned(path)
         try:
@@ -159,6 +160,7 @@ class SiteServer:
         self._canned_responses: dict[str, CannedResponse] = {}
         self._delays: dict[str, float] = {}
         self._headers_seen: dict[str, list[dict[str, str]]] = {}
+        self._client_ports: dict[str, list[int]] = {}
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -218,11 +220,17 @@ class SiteServer:
         with self._lock:
             return [dict(h) for h in self._headers_seen.get(_norm(path), [])]
 
-    def _record(self, path: str, headers: dict[str, str], *, count: bool) -> None:
+    def client_ports(self, path: str) -> list[int]:
+        """The client-side TCP port of every request for ``path``, oldest first."""
+        with self._lock:
+            return list(self._client_ports.get(_norm(path), []))
+
+    def _record(self, path: str, headers: dict[str, str], client_port: int, *, count: bool) -> None:
         with self._lock:
             if count:
                 self.hits[path] += 1
             self._headers_seen.setdefault(path, []).append(headers)
+            self._client_ports.setdefault(path, []).append(client_port)
 
     def _count_304(self, path: str) -> None:
         with self._lock:
