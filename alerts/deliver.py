@@ -20,6 +20,7 @@ from apprise import AppriseAsset, AppriseResult, AppriseResultStatus, NotifyForm
 
 from alerts.redact import MASK, RedactingFilter, redact, split_url, url_secrets
 from alerts.render import RenderedAlert
+from alerts.responses import recorded_responses, retry_after
 from alerts.schemes import CONSOLE_SCHEME, JSONL_SCHEME, jsonl_path, normalise_url, register_schemes
 
 IDEMPOTENCY_HEADER = "X-Newswatch-Idempotency"
@@ -48,8 +49,8 @@ class SendOutcome:
     """Result of one delivery attempt.
 
     `transient`: failed but worth retrying (timeout, 5xx, 408/425/429, connection errors, or an
-    unclassified failure). `error`: readable and redacted. `retry_after` is always None today:
-    Apprise's HTTP plugins do not expose response headers such as Retry-After.
+    unclassified failure). `error`: readable and redacted. `retry_after`: seconds the provider
+    asked us to wait (a 429/503 answer's Retry-After), else None.
     """
 
     ok: bool
@@ -208,10 +209,15 @@ def _send_masked(
     service.socket_read_timeout = timeout_s
     notifier = apprise.Apprise(asset=asset)
     notifier.add(service)
-    result = notifier.notify(
-        body=alert.body, title=alert.title, notify_type=NotifyType.INFO, body_format=NotifyFormat.TEXT
-    )
+    with recorded_responses() as seen:
+        result = notifier.notify(
+            body=alert.body, title=alert.title, notify_type=NotifyType.INFO, body_format=NotifyFormat.TEXT
+        )
     try:
-        return classify(result, secrets)
+        outcome = classify(result, secrets)
     finally:
         result.close()
+    wait = retry_after(seen)
+    if outcome.ok or wait is None:
+        return outcome
+    return SendOutcome(outcome.ok, outcome.transient, outcome.error, wait)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import signal
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -19,6 +21,7 @@ from alerts.redact import RedactingFilter, quiet_apprise_logger
 from worker.config import Settings
 from worker.guards import SAFE_REDIS_TRANSPORT, RedeliveryGuard, set_memory_limit, work_key
 from worker.runtime import Runtime
+from worker.watchdog import ConsumptionWatchdog, redis_probe, watch
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +29,8 @@ VISIBILITY_TIMEOUT_S = 3600  # must exceed the hard time limit plus any queue wa
 TASK_SOFT_LIMIT_S, TASK_HARD_LIMIT_S = 90, 120
 # Test suites only: a module whose `register(app)` adds tasks (fault injection). Never set in production.
 EXTRA_TASKS_ENV = "NEWSWATCH_TEST_ONLY_TASKS_MODULE"
+STALL_EXIT_CODE = 70  # EX_SOFTWARE: the worker stopped itself because its consumer stalled
+STALL_HARD_EXIT_S = 45.0  # a warm shutdown that hangs on the dead connection is cut short
 
 
 class OutOfMemory(Exception):
@@ -51,6 +56,8 @@ class ContainedTask(Task):  # type: ignore[misc]
 
 class NewswatchCelery(Celery):  # type: ignore[misc]
     """A Celery app that carries the validated settings and a per-process `Runtime`."""
+
+    exit_code = 0  # set when the worker stops itself (consumption watchdog)
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(
@@ -159,6 +166,46 @@ def _connect_signals(app: NewswatchCelery) -> None:
     signals.worker_ready.connect(first_poll, weak=False)
     signals.worker_process_init.connect(limit_memory, weak=False)
     signals.worker_process_shutdown.connect(close_runtime, weak=False)
+    stall_s = app.settings.service.consumer_stall_s
+    if stall_s > 0 and app.settings.broker_url.startswith(("redis://", "rediss://")):
+        _connect_watchdog(app, stall_s)
+
+
+def _connect_watchdog(app: NewswatchCelery, stall_s: float) -> None:
+    """Start the consumption watchdog when the worker is ready (see worker.watchdog)."""
+    from celery.worker import state as worker_state
+
+    watchdog = ConsumptionWatchdog(stall_s)
+    stop = threading.Event()
+
+    def start(sender: Any = None, **_: Any) -> None:
+        queues = [q.name for q in sender.task_consumer.queues]
+        prefetch = max(1, int(sender.qos.value or sender.pool.num_processes))
+        probe = redis_probe(
+            app.conf.broker_url, queues, lambda: len(worker_state.reserved_requests) < prefetch
+        )
+        watch(watchdog, probe, on_stall, interval_s=min(5.0, stall_s / 4), stop=stop)
+
+    def on_stall(reason: str) -> None:
+        log.critical("%s; exiting with status %d for a fresh worker to take over", reason, STALL_EXIT_CODE)
+        app.exit_code = STALL_EXIT_CODE
+        hard_exit = threading.Timer(STALL_HARD_EXIT_S, _hard_exit)
+        hard_exit.daemon = True
+        hard_exit.start()
+        os.kill(os.getpid(), signal.SIGTERM)  # warm shutdown: running tasks finish and are acked
+
+    signals.worker_ready.connect(start, weak=False)
+    signals.task_received.connect(lambda **_: watchdog.note_received(), weak=False)
+    signals.worker_shutting_down.connect(lambda **_: stop.set(), weak=False)
+
+
+def _hard_exit() -> None:
+    import psutil
+
+    log.critical("warm shutdown did not finish in %.0f s; exiting now", STALL_HARD_EXIT_S)
+    for child in psutil.Process().children(recursive=True):
+        child.kill()
+    os._exit(STALL_EXIT_CODE)
 
 
 def install_redaction(secrets: list[str], logger: logging.Logger | None = None) -> None:

@@ -109,8 +109,12 @@ def _celery(settings: Settings, argv: list[str]) -> int:
     sync_feeds(rt)  # the store mirrors the configuration before any task runs
     rt.close()
     app = make_celery(settings)
-    app.start([*argv, f"--loglevel={settings.service.log_level}"])
-    return 0
+    code: int | str | None = 0
+    try:
+        app.start([*argv, f"--loglevel={settings.service.log_level}"])
+    except SystemExit as exc:
+        code = exc.code
+    return app.exit_code or (code if isinstance(code, int) else 1)
 
 
 def _cmd_check(settings: Settings, args: argparse.Namespace) -> int:

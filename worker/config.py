@@ -40,6 +40,7 @@ class ServiceSpec(_Strict):
     tick_seconds: float = Field(default=5.0, ge=0.5, le=300)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     memory_limit_mb: int = Field(default=1536, ge=256)  # address-space ceiling per worker process
+    consumer_stall_s: float = Field(default=90.0, ge=0)  # Redis: exit after a consumer stall; 0 = off
 
 
 class FetchSpec(_Strict):

@@ -1,4 +1,5 @@
-"""A loopback TCP proxy that can stop forwarding (a network partition without resets)."""
+"""A loopback TCP proxy that can stop forwarding (a network partition without resets), for all
+connections or only for those already open (a half-open flow that a NAT or firewall forgot)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ class PausableProxy:
         self._running.set()
         self._stopping = threading.Event()
         self._sockets: list[socket.socket] = []
+        self._frozen: set[socket.socket] = set()
         self._lock = threading.Lock()
 
     @property
@@ -31,6 +33,10 @@ class PausableProxy:
 
     def resume(self) -> None:
         self._running.set()
+
+    def freeze_open_connections(self) -> None:
+        with self._lock:
+            self._frozen.update(self._sockets)
 
     def _accept(self) -> None:
         self._listener.settimeout(0.2)
@@ -54,6 +60,9 @@ class PausableProxy:
     def _pump(self, src: socket.socket, dst: socket.socket) -> None:
         try:
             while not self._stopping.is_set():
+                if src in self._frozen:
+                    self._stopping.wait(0.2)
+                    continue
                 self._running.wait(0.2)
                 if not self._running.is_set():
                     continue

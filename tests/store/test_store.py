@@ -117,6 +117,26 @@ def test_transient_failures_retry_with_backoff_then_fail_with_reason(
         rt.close()
 
 
+def test_provider_retry_after_postpones_the_next_attempt(tmp_path: Path, database_url: str) -> None:
+    clock = Clock()
+    with WebhookReceiver() as hook:
+        rt = _runtime(tmp_path, database_url, hook, clock)
+        first_backoff = rt.settings.delivery.backoff_s[0]
+        asked = first_backoff * 3
+        hook.fail_next(1000, status=429, retry_after=asked)
+        run_once(rt)
+        with rt.engine.connect() as conn:
+            rows = conn.execute(select(deliveries.c.state, deliveries.c.next_attempt_at)).all()
+        assert rows and all(r.state == "pending" and r.next_attempt_at == clock.now + asked for r in rows)
+        clock.now += first_backoff + 1
+        assert sweep(rt).delivery_ids == (), "retried on our backoff, before the provider's Retry-After"
+        hook.recover()
+        clock.now += asked
+        for delivery_id in sweep(rt).delivery_ids:
+            assert send_delivery(rt, delivery_id).state == "sent"
+        rt.close()
+
+
 def test_lost_entries_are_found_by_the_sweeper(tmp_path: Path, database_url: str) -> None:
     clock = Clock()
     with WebhookReceiver() as hook:
