@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from worker.delivery import send_delivery, send_time_limits, sweep
 from worker.guards import work_key
 from worker.polling import claim_due_feeds, poll_feed
-from worker.processing import process_entry
+from worker.processing import fail_entry, process_entry
 
 if TYPE_CHECKING:
     from worker.celery_app import NewswatchCelery
@@ -27,23 +27,20 @@ SCHEDULE, POLL, PROCESS, SEND, SWEEP = (
 QUARANTINED = "quarantined"
 
 
-def quarantined(app: NewswatchCelery, task: Any) -> bool:
-    """True (and logged) when this message's work was delivered too often: a task that kills its
-    pool child every time would otherwise be requeued forever (reject_on_worker_lost)."""
+def quarantined(app: NewswatchCelery, task: Any) -> str | None:
+    """Why this message's work is not run again (logged), or None: a task that kills its pool child
+    every time would otherwise be requeued forever (reject_on_worker_lost)."""
     request = task.request
     redelivered = bool((request.delivery_info or {}).get("redelivered"))
     deliveries = app.guard().admit(work_key(task.name, request.args), redelivered=redelivered)
     if deliveries is None:
-        return False
-    log.error(
-        "quarantined %s%s (task %s): delivered %d times, its worker process died each time; "
-        "not running it again for now",
-        task.name,
-        list(request.args or []),
-        request.id,
-        deliveries,
+        return None
+    reason = (
+        f"quarantined after {deliveries} deliveries: its worker process died or ran out of memory "
+        "each time"
     )
-    return True
+    log.error("%s%s (task %s): %s", task.name, list(request.args or []), request.id, reason)
+    return reason
 
 
 def register_pipeline_tasks(app: NewswatchCelery) -> None:
@@ -73,7 +70,9 @@ def _register_ingest(app: NewswatchCelery) -> None:
 
     @app.task(name=PROCESS, bind=True)  # type: ignore[untyped-decorator]
     def process(self: Any, entry_id: int) -> str:
-        if quarantined(app, self):
+        reason = quarantined(app, self)
+        if reason is not None:
+            fail_entry(app.runtime(), entry_id, reason)
             return QUARANTINED
         result = process_entry(app.runtime(), entry_id)
         for delivery_id in result.delivery_ids:

@@ -170,11 +170,12 @@ def _cmd_feeds(settings: Settings, _args: argparse.Namespace) -> int:
     from worker.runtime import Runtime
 
     rt = Runtime(settings)
-    print(f"{'feed':24} {'state':12} {'last success':20}  {'errors':>6}  reason")
+    print(f"{'feed':24} {'state':12} {'last success':20}  {'errors':>6}  {'failed':>6}  reason")
     for feed in feed_health(rt):
         reason = (feed.last_error or "").replace("\n", " ")
         print(
             f"{feed.name:24} {feed.state:12} {_when(feed.last_success_at):20}  {feed.error_streak:>6}  "
+            + f"{feed.failed_entries:>6}  "
             + (reason or "-")
             + (f"  (next check {_when(feed.next_check_at)})" if feed.last_checked_at else "")
         )

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from worker.runtime import Runtime
-from worker.schema import alerts, articles, deliveries, feeds
+from worker.schema import alerts, articles, deliveries, entries, feeds
 from worker.schema import feed_health as health_table
 
 
@@ -26,7 +26,7 @@ class AlertView:
 @dataclass(frozen=True)
 class FeedHealth:
     """A feed's polling state as stored. `state` is never-polled | ok | retrying (errors, fewer
-    than health.failing_after) | failing | silent."""
+    than health.failing_after) | failing | silent. `failed_entries`: entries given up for good."""
 
     name: str
     state: str
@@ -35,6 +35,7 @@ class FeedHealth:
     next_check_at: float
     error_streak: int
     last_error: str | None
+    failed_entries: int = 0
 
 
 def recent_alerts(rt: Runtime, limit: int) -> list[AlertView]:
@@ -73,6 +74,14 @@ def feed_health(rt: Runtime) -> list[FeedHealth]:
         health = {
             r.feed_id: r.state for r in conn.execute(select(health_table.c.feed_id, health_table.c.state))
         }
+        failed: dict[int, int] = {
+            row.feed_id: row.n
+            for row in conn.execute(
+                select(entries.c.feed_id, func.count().label("n"))
+                .where(entries.c.state == "failed")
+                .group_by(entries.c.feed_id)
+            )
+        }
     out = []
     for spec in rt.settings.feeds:
         r = rows.get(spec.name)
@@ -91,6 +100,7 @@ def feed_health(rt: Runtime) -> list[FeedHealth]:
                 r.next_check_at,
                 r.error_streak,
                 r.last_error,
+                failed.get(r.id, 0),
             )
         )
     return out

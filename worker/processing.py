@@ -8,7 +8,8 @@ and the entry's `done` state — is committed in one transaction, so a crash eit
 The page fetch holds a per-host slot (`worker.hosts`). When the host stays busy beyond a short
 wait, nothing is written except a fresh `enqueued_at`: the entry stays `new` and the sweeper
 hands it out again after `delivery.requeue_after_s` (outcome `deferred`), so no worker sleeps
-long. A page that cannot be fetched or yields no text falls back to the feed's own text.
+long. A page that cannot be fetched or yields no text falls back to the feed's own text. An entry
+whose processing keeps killing its worker process ends `failed` (`fail_entry`), never re-offered.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class ProcessResult:
     """Outcome of one entry: `delivery_ids` are the outbox rows created, to send now."""
 
     entry_id: int
-    outcome: str  # processed | duplicate | done-already | deferred | unknown
+    outcome: str  # processed | duplicate | done-already | failed-already | deferred | unknown
     article_id: int | None = None
     watches: tuple[str, ...] = ()
     delivery_ids: tuple[int, ...] = ()
@@ -60,8 +61,8 @@ def process_entry(rt: Runtime, entry_id: int) -> ProcessResult:
         ).one_or_none()
     if entry is None:
         return ProcessResult(entry_id, "unknown")
-    if entry.state == "done":
-        return ProcessResult(entry_id, "done-already", entry.article_id)
+    if entry.state != "new":
+        return ProcessResult(entry_id, f"{entry.state}-already", entry.article_id)
     url_key = entry.canonical_link or f"entry:{entry.feed_id}:{entry.key}"
     with rt.engine.begin() as conn:
         existing = conn.execute(select(articles.c.id).where(articles.c.url_key == url_key)).scalar()
@@ -177,6 +178,20 @@ def _create_alerts(
         channels = [*watch.channels, *(spec.channels if spec else [])] or rt.settings.default_channels
         delivery_ids += add_deliveries(conn, rt.settings, alert_ids[0], channels, now, enqueued=True)
     return delivery_ids
+
+
+def fail_entry(rt: Runtime, entry_id: int, reason: str) -> bool:
+    """Give up on an entry that is still `new`: it ends `failed` with `reason` and is never offered
+    again. False when it was already done or failed."""
+    with rt.engine.begin() as conn:
+        changed: int = conn.execute(
+            update(entries).where(entries.c.id == entry_id, entries.c.state == "new").values(
+                state="failed", error=reason[:500]
+            )
+        ).rowcount
+    if changed:
+        log.error("entry %d failed: %s", entry_id, reason)
+    return changed == 1
 
 
 def _mark_done(conn: Connection, entry_id: int, article_id: int) -> None:

@@ -21,6 +21,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    inspect,
 )
 from sqlalchemy.engine import Connection, Engine
 
@@ -57,9 +58,10 @@ entries = Table(
     Column("content", Text, nullable=False, default=""),
     Column("published_at", Float),
     Column("seen_at", Float, nullable=False),
-    Column("state", String(16), nullable=False, default="new"),  # new | done
+    Column("state", String(16), nullable=False, default="new"),  # new | done | failed
     Column("enqueued_at", Float),
     Column("article_id", Integer, ForeignKey("articles.id")),
+    Column("error", Text),  # why a `failed` entry was given up
     UniqueConstraint("feed_id", "key", name="uq_entries_feed_key"),
 )
 
@@ -159,9 +161,24 @@ def make_engine(url: str) -> Engine:
         with engine.begin() as conn:
             conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7102024)")
             metadata.create_all(conn)
+            _add_missing_columns(conn)
     else:
-        metadata.create_all(engine)
+        with engine.begin() as conn:
+            metadata.create_all(conn)
+            _add_missing_columns(conn)
     return engine
+
+
+def _add_missing_columns(conn: Connection) -> None:
+    """Add columns that a newer release defines to tables an older one created (new columns are
+    always nullable, so this is the whole migration story for additive changes)."""
+    found = inspect(conn)
+    for table in metadata.sorted_tables:
+        have = {c["name"] for c in found.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in have:
+                kind = column.type.compile(dialect=conn.dialect)
+                conn.exec_driver_sql(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}')
 
 
 def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:

@@ -141,6 +141,7 @@ def fault_stack(
     *,
     delivery: dict[str, Any] | None = None,
     service: dict[str, Any] | None = None,
+    fetch: dict[str, Any] | None = None,
     appendonly: bool = False,
     hooks: int = 1,
 ) -> Iterator[Stack]:
@@ -172,7 +173,7 @@ def fault_stack(
                     **(service or {}),
                 },
                 "delivery": {"backoff_s": [1, 1], "lease_s": 8, "requeue_after_s": 2, **(delivery or {})},
-                "fetch": {"per_host_spacing_s": 0},
+                "fetch": {"per_host_spacing_s": 0, **(fetch or {})},
             },
         )
         world = Stack(tmp_path, site, hook, server, config, receivers)
@@ -183,10 +184,13 @@ def fault_stack(
 # --- invariants ------------------------------------------------------------------------------
 
 
-def assert_delivered(world: Stack, max_per_key: int = 1, timed_out: tuple[str, ...] = ()) -> None:
+def assert_delivered(
+    world: Stack, max_per_key: int = 1, timed_out: tuple[str, ...] = (), failed_pages: tuple[str, ...] = ()
+) -> None:
     """Each sent delivery arrived (status 2xx) exactly once — or at most `max_per_key` times with
     the same idempotency key where a kill may land between the provider's answer and the commit;
-    each failed one carries a reason; nothing arrived for any other (watch, article)."""
+    each failed one carries a reason; nothing arrived for any other (watch, article), nor for the
+    article pages in `failed_pages` (entries that ended `failed`)."""
     time.sleep(2)  # anything sent twice would arrive now
     expected = expected_watches()
     fired: dict[str, set[str]] = collections.defaultdict(set)
@@ -194,6 +198,9 @@ def assert_delivered(world: Stack, max_per_key: int = 1, timed_out: tuple[str, .
         "SELECT a.url, al.watch_id FROM alerts al JOIN articles a ON a.id = al.article_id"
     ):
         fired[Path(url).stem].add(watch)
+    for stem in (Path(page).stem for page in failed_pages):
+        assert not fired[stem], f"{stem}: a failed entry alerted {fired[stem]}"
+        del expected[stem]
     for stem, (must, must_not) in expected.items():
         assert must <= fired[stem], f"{stem}: missing alerts {must - fired[stem]}"
         assert not (must_not & fired[stem]), f"{stem}: unmatched watches alerted {must_not & fired[stem]}"

@@ -10,9 +10,26 @@ import psutil
 import pytest
 
 from tests.faults.support import ARTICLES, assert_delivered, assert_healthy, fault_stack
-from tests.support.services import wait_until
+from tests.integration.helpers import expected_watches
+from tests.support.services import NewswatchProcess, wait_until
+from tests.support.site_server import SiteServer
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.timeout(150)]
+
+
+def _child_fetching(worker: NewswatchProcess, site: SiteServer, path: str, nth: int) -> psutil.Process | None:
+    """The pool process holding open the `nth` request for `path`, found by the client port the
+    site saw (any other child talking to the site may be fetching a fast page)."""
+    ports = site.client_ports(path)
+    if len(ports) < nth or worker.proc is None:
+        return None
+    for child in psutil.Process(worker.proc.pid).children(recursive=True):
+        try:
+            if any(c.laddr and c.laddr.port == ports[nth - 1] for c in child.net_connections("tcp")):
+                return child
+        except psutil.Error:
+            continue
+    return None
 
 
 def test_pool_child_killed_mid_task_is_redelivered_and_alerts_once(tmp_path: Path) -> None:
@@ -22,22 +39,8 @@ def test_pool_child_killed_mid_task_is_redelivered_and_alerts_once(tmp_path: Pat
         worker = world.worker()
         world.start("beat")
         assert wait_until(lambda: world.site.hits[slow] >= 1, 40), "the slow page was never fetched"
-        assert worker.proc is not None
-        # The child holding the slow request open, found by the client port the site saw: any
-        # other child talking to the site may be fetching a fast page and finish on its own.
-        client_port = world.site.client_ports(slow)[0]
-
-        def fetching_child() -> psutil.Process | None:
-            for child in psutil.Process(worker.proc.pid).children(recursive=True):  # type: ignore[union-attr]
-                try:
-                    if any(c.laddr and c.laddr.port == client_port for c in child.net_connections("tcp")):
-                        return child
-                except psutil.Error:
-                    continue
-            return None
-
-        assert wait_until(lambda: fetching_child() is not None, 5)
-        victim = fetching_child()
+        assert wait_until(lambda: _child_fetching(worker, world.site, slow, 1) is not None, 5)
+        victim = _child_fetching(worker, world.site, slow, 1)
         assert victim is not None
         victim.send_signal(signal.SIGKILL)
         world.site.set_delay(slow, 0)
@@ -45,7 +48,30 @@ def test_pool_child_killed_mid_task_is_redelivered_and_alerts_once(tmp_path: Pat
         assert world.wait_all_final(60), world.states()
         assert "WorkerLostError" in worker.log() or "signal 9" in worker.log()
         assert_delivered(world)
-        assert psutil.pid_exists(worker.proc.pid)
+        assert worker.proc is not None and psutil.pid_exists(worker.proc.pid)
+        assert_healthy(world)
+
+
+def test_entry_that_kills_its_process_every_time_ends_failed_with_reason(tmp_path: Path) -> None:
+    deadly = f"/articles/{ARTICLES[0]}"
+    # Each killed process leaks its per-host slot until the slot's lease ends: room for all three.
+    with fault_stack(tmp_path, fetch={"per_host_concurrency": 5}) as world:
+        world.site.set_delay(deadly, 30)
+        worker = world.worker()
+        world.start("beat")
+        for nth in (1, 2, 3):  # redelivered twice, then quarantined at the fourth delivery
+            found = wait_until(lambda n=nth: _child_fetching(worker, world.site, deadly, n) is not None, 40)
+            assert found, f"request {nth} for the page never came"
+            victim = _child_fetching(worker, world.site, deadly, nth)
+            assert victim is not None
+            victim.send_signal(signal.SIGKILL)
+        assert wait_until(lambda: world.query("SELECT state FROM entries WHERE state = 'failed'") != [], 40)
+        ((link, error),) = world.query("SELECT link, error FROM entries WHERE state = 'failed'")
+        assert link.endswith(deadly) and "quarantined after 4 deliveries" in error
+        assert world.site.hits[deadly] == 3
+        lost_alerts = len(expected_watches()[Path(deadly).stem][0])
+        assert world.wait_all_final(60, world.n_expected_deliveries() - lost_alerts), world.states()
+        assert_delivered(world, failed_pages=(ARTICLES[0],))
         assert_healthy(world)
 
 

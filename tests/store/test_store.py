@@ -8,17 +8,19 @@ import collections
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select
 
 from tests.integration.helpers import SEEDS, expected_watches, write_config
 from tests.support.clock import Clock
 from tests.support.receivers import WebhookReceiver
 from worker.config import load_settings
 from worker.delivery import send_delivery, sweep
+from worker.inspect import feed_health
 from worker.oneshot import run_once
-from worker.polling import claim_due_feeds, sync_feeds
+from worker.polling import claim_due_feeds, poll_feed, sync_feeds
+from worker.processing import fail_entry, process_entry
 from worker.runtime import Runtime
-from worker.schema import alerts, articles, deliveries, entries
+from worker.schema import alerts, articles, deliveries, entries, make_engine
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -151,6 +153,46 @@ def test_lost_entries_are_found_by_the_sweeper(tmp_path: Path, database_url: str
         assert sorted(sweep(rt).entry_ids) == sorted(stored)
         assert _count(rt, entries) == len(stored)
         rt.close()
+
+
+def test_a_failed_entry_is_terminal_visible_and_never_offered_again(
+    tmp_path: Path, database_url: str
+) -> None:
+    clock = Clock()
+    with WebhookReceiver() as hook:
+        rt = _runtime(tmp_path, database_url, hook, clock)
+        sync_feeds(rt)
+        (feed_id,) = claim_due_feeds(rt)
+        first, *rest = poll_feed(rt, feed_id).new_entry_ids
+        assert fail_entry(rt, first, "quarantined after 4 deliveries")
+        assert not fail_entry(rt, first, "again"), "an entry fails once"
+        clock.now += rt.settings.delivery.requeue_after_s + 1
+        assert sorted(sweep(rt).entry_ids) == sorted(rest)
+        assert process_entry(rt, first).outcome == "failed-already"
+        (health,) = feed_health(rt)
+        assert health.failed_entries == 1
+        with rt.engine.connect() as conn:
+            row = conn.execute(select(entries.c.state, entries.c.error).where(entries.c.id == first)).one()
+        state, error = row
+        assert (state, error) == ("failed", "quarantined after 4 deliveries")
+        assert process_entry(rt, rest[0]).outcome == "processed"
+        assert not fail_entry(rt, rest[0], "too late"), "a done entry cannot fail"
+        rt.close()
+
+
+def test_a_store_made_by_an_older_release_gains_the_new_columns(database_url: str) -> None:
+    old = create_engine(database_url)
+    with old.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE entries (id INTEGER PRIMARY KEY, feed_id INTEGER, key TEXT, state TEXT)"
+        )
+        conn.exec_driver_sql("INSERT INTO entries (id, feed_id, key, state) VALUES (1, 1, 'k', 'new')")
+    old.dispose()
+    engine = make_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(entries.update().values(error="e"))
+        assert conn.execute(select(entries.c.key, entries.c.error)).one() == ("k", "e")
+    engine.dispose()
 
 
 def test_a_send_that_keeps_dying_midway_ends_failed(tmp_path: Path, database_url: str) -> None:
