@@ -203,3 +203,25 @@ def test_connection_refused_is_transient(make_fetcher: FetcherFactory) -> None:
     with pytest.raises(FetchError) as caught:
         make_fetcher().get(url, policy=LOCAL)
     assert caught.value.transient and caught.value.reason.startswith("connection failed")
+
+
+@pytest.mark.parametrize("content_type", ["image/png", "video/mp4", "application/pdf", "Application/ZIP"])
+def test_binary_media_is_refused_on_the_headers_before_the_body(
+    make_server: ServerFactory, make_fetcher: FetcherFactory, content_type: str
+) -> None:
+    body = b"\x89PNG" + b"\0" * (4 * 1024 * 1024)
+    server = make_server({"/x": respond(200, body, [("Content-Type", content_type)])})
+    with pytest.raises(FetchError) as caught:
+        make_fetcher().get(server.url("/x"), policy=LOCAL, max_bytes=len(body) + 1)
+    assert caught.value.reason == f"unsupported content type {content_type.lower()}: not a feed or a web page"
+    assert not caught.value.transient
+
+
+@pytest.mark.parametrize("content_type", ["application/octet-stream", "text/plain", "application/json", None])
+def test_loosely_typed_bodies_are_still_read(
+    make_server: ServerFactory, make_fetcher: FetcherFactory, content_type: str | None
+) -> None:
+    headers = [("Content-Type", content_type)] if content_type else []
+    server = make_server({"/x": respond(200, b"<rss/>", headers)})
+    result = make_fetcher().get(server.url("/x"), policy=LOCAL)
+    assert isinstance(result, Fetched) and result.body == b"<rss/>"

@@ -18,6 +18,11 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 CREDENTIAL_HEADERS = ("authorization", "cookie", "proxy-authorization")
 _MAX_VALIDATOR_LENGTH = 1024
 _LOCATION = "x-newswatch-location"
+# Media types that are never a feed or a web page: refused on the headers, before the body is read.
+_BINARY_MEDIA_PREFIXES = ("image/", "audio/", "video/", "font/", "model/")
+_BINARY_MEDIA_TYPES = frozenset(
+    {"application/pdf", "application/zip", "application/gzip", "application/x-tar", "application/wasm"}
+)
 DEFAULT_LIMITS = FetchLimits()
 DEFAULT_POLICY = FetchPolicy()
 
@@ -190,8 +195,13 @@ class Fetcher:
             return NotModified(url=str(url), etag=etag or sent[0], last_modified=modified or sent[1])
         if not 200 <= status <= 299:
             raise error_for_status(status, response.headers.get("retry-after"))
-        body = self._read_body(response, limit)
         content_type, charset = split_content_type(response.headers.get("content-type"))
+        if content_type is not None and (
+            content_type in _BINARY_MEDIA_TYPES or content_type.startswith(_BINARY_MEDIA_PREFIXES)
+        ):
+            reason = f"unsupported content type {content_type}: not a feed or a web page"
+            raise FetchError(reason, transient=False)
+        body = self._read_body(response, limit)
         return Fetched(
             url=str(url),
             status=status,
