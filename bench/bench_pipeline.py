@@ -153,15 +153,23 @@ def pipeline(tmp: Path, site: str, hook: WebhookReceiver, db: str, redis: str) -
         time.sleep(1)
         assert worker.proc is not None
         feed_ids = dict(_rows(db, "SELECT name, id FROM feeds"))
+        main_cpu_before = sum(psutil.Process(worker.proc.pid).cpu_times()[:2])
         start = time.perf_counter()
         for f in range(FEEDS):
             app.send_task("newswatch.poll_feed", args=[feed_ids[f"feed{f}"]])
         total = FEEDS * PER_FEED
         assert wait_until(lambda: _count(db, "SELECT count(*) FROM entries WHERE state='done'") >= total, 600)
         assert wait_until(lambda: _count(db, "SELECT count(*) FROM deliveries WHERE state<>'sent'") == 0, 120)
-        rate = total / (time.perf_counter() - start)
+        elapsed = time.perf_counter() - start
+        rate = total / elapsed
         rss = _rss_mb(worker.proc.pid)
-        print(f"# pipeline: {rate:.1f} articles/s, worker RSS {rss:.0f} MB", file=sys.stderr, flush=True)
+        main_cpu = sum(psutil.Process(worker.proc.pid).cpu_times()[:2]) - main_cpu_before
+        print(
+            f"# pipeline: {rate:.1f} articles/s, worker RSS {rss:.0f} MB, main process CPU "
+            f"{main_cpu:.1f} s of {elapsed:.1f} s",
+            file=sys.stderr,
+            flush=True,
+        )
         for f in range(LATENCY_FEEDS):  # moderate load: 4 new articles/s
             app.send_task("newswatch.poll_feed", args=[feed_ids[f"late{f}"]])
             time.sleep(0.25)

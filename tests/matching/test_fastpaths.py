@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from tests.matching.conftest import SEEDS
-from worker.matching import Hit, Matcher, normalize
-from worker.matching.compiler import form_records
+from worker.matching import Hit, Matcher, WatchMatch, normalize
+from worker.matching.compiler import form_records, owner_max_weights, plain_records
 from worker.matching.normalize import build_offset_map, normalize_pair
-from worker.matching.scan import Found, scan
-from worker.matching.scoring import assess, enough_evidence, hit_weights, layout, score
-from worker.matching.snippet import make_snippet
+from worker.matching.scan import Found, _drop_contained, scan
+from worker.matching.scoring import assess, enough_evidence, hit_weights, layout, quick_bound, score
+from worker.matching.snippet import _SENTENCE_END, _first_stop_end, _last_stop_end, make_snippet
 
 TEXTS = [p.read_text("utf-8") for p in sorted(SEEDS.glob("00*.txt"))] + [
     "ﻻ  ﷲ… مسيّرات\u00a0\u00a0 \u200f x", "Plain English text, no marks."]
@@ -52,6 +54,7 @@ def test_assess_equals_score(about: bool, shipped: Matcher) -> None:
 def test_form_records_mirror_refs(shipped: Matcher) -> None:
     tables = shipped.tables
     assert tables.records == form_records(tables.refs)
+    assert tables.plain == plain_records(tables.records)
     for refs, records in zip(tables.refs, tables.records, strict=True):
         for ref, record in zip(refs, records, strict=True):
             assert record == (ref.prefixes, ref.exact, ref.owner, ref.term, ref.weight, ref.variant, ref.kind,
@@ -83,3 +86,55 @@ def test_single_hit_bound_equals_generic_bound(about: bool) -> None:
             for threshold in (0.0, 0.5, 0.8, 1.0, 1.6, 2.0, 3.0):
                 result = assess(hits, where, about=about, threshold=threshold)
                 assert (result is None) == _plain_hopeless(hits, about, threshold)
+
+
+def test_match_records_equal_plain_construction(shipped: Matcher) -> None:
+    for text in TEXTS:
+        for match in shipped.match(text):
+            plain = WatchMatch(match.watch_id, match.score, match.snippet, match.hits)
+            assert match == plain and hash(match) == hash(plain) and repr(match) == repr(plain)
+
+
+def _plain_drop_contained(found: list[Found]) -> list[Found]:
+    kept: list[Found] = []
+    reach_end = -1
+    for f in sorted(found, key=lambda f: (f.start, -f.end, -f.weight)):
+        if f.end > reach_end:
+            kept.append(f)
+            reach_end = max(reach_end, f.end)
+    return kept
+
+
+def test_drop_contained_equals_plain_sweep() -> None:
+    rng = random.Random(7)
+    for _ in range(2000):
+        found = []
+        for term in range(rng.randint(1, 6)):
+            start = rng.randint(0, 30)
+            end = start + rng.randint(1, 8)
+            found.append(Found(0, term, rng.choice((0.5, 1.0)), False, start, start, end, 0))
+        assert _drop_contained(list(found)) == _plain_drop_contained(found)
+
+
+@pytest.mark.parametrize("about", [True, False])
+def test_quick_bound_bounds_assess(about: bool, shipped: Matcher) -> None:
+    weights = owner_max_weights(shipped.tables)
+    for text in TEXTS:
+        norm = normalize(text)
+        where = layout(norm)
+        for owner, hits in scan(shipped.tables, shipped._automaton, norm, lambda *_: True).items():
+            result = assess(hits, where, about=about)
+            if result is not None:
+                assert result[0] <= quick_bound(hits, where, weights[owner], about=about)
+
+
+def test_sentence_end_search_equals_regex() -> None:
+    rng = random.Random(3)
+    for _ in range(3000):
+        text = "".join(rng.choice("ab .!?؟…\n\t\u00a03") for _ in range(rng.randint(0, 24)))
+        for lo in range(len(text) + 1):
+            after = _SENTENCE_END.search(text, lo)
+            assert _first_stop_end(text, lo) == (after.end() if after else len(text))
+            hi = rng.randint(lo, len(text))
+            ends = [m.end() for m in _SENTENCE_END.finditer(text, lo, hi)]
+            assert _last_stop_end(text, lo, hi) == (ends[-1] if ends else 0)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from worker.matching.forms import Form, TermForms, is_arabic, term_forms
 from worker.matching.normalize import normalize
-from worker.matching.rules import Node, parse_rule, refs, subject_keys
+from worker.matching.rules import Node, parse_rule, refs, subject_keys, uses_sentences
 from worker.matching.schema import ConceptSpec, EntitySpec, Term, TermSpec, WatchlistSpec
 from worker.matching.variants import Rejected, name_variants
 
@@ -58,6 +58,7 @@ class CompiledWatch:
     keys: frozenset[str]
     threshold: float
     mode: str
+    sentences: bool = False  # the rule has SENT: its evaluation needs the sentence starts
 
 
 @dataclass
@@ -173,7 +174,7 @@ def compile_watches(spec: WatchlistSpec) -> tuple[CompiledWatch, ...]:
         threshold = watch.min_score if watch.min_score is not None else default
         keys = frozenset(ref.key for ref in refs(node))
         out.append(CompiledWatch(watch.id, watch.title, node, frozenset(subject_keys(node)), keys, threshold,
-                                 watch.mode))
+                                 watch.mode, uses_sentences(node)))
     return tuple(out)
 
 # ``refs`` flattened into plain tuples for the scanner's hot loop (tuple unpacking instead of
@@ -194,11 +195,33 @@ class CompiledTables:
     listing: dict[str, tuple[str, ...]]
     rejected: dict[str, tuple[Rejected, ...]]
     records: tuple[tuple[Record, ...], ...] = ()
+    plain: tuple[Record | None, ...] = ()
 
 
 def form_records(refs: tuple[tuple[FormRef, ...], ...]) -> tuple[tuple[Record, ...], ...]:
     return tuple(tuple((r.prefixes, r.exact, r.owner, r.term, r.weight, r.variant, r.kind, r.phrase, r.part)
                        for r in form_refs) for form_refs in refs)
+
+
+def plain_records(records: tuple[tuple[Record, ...], ...]) -> tuple[Record | None, ...]:
+    """Per surface, its record when it is the only one and a plain hit form (no mask, no phrase
+    word, no exact-case check), else None: the scanner's fast path."""
+    return tuple(r[0] if len(r) == 1 and r[0][1] is None and r[0][6] == HIT and r[0][7] < 0 else None
+                 for r in records)
+
+
+def owner_max_weights(tables: CompiledTables) -> list[float]:
+    """The largest base weight of each owner's hit terms (0.0 for an owner without any), plus a
+    trailing 0.0 so that index -1 reads as "no owner"."""
+    out = [0.0] * (len(tables.owners) + 1)
+    for form_refs in tables.refs:
+        for ref in form_refs:
+            if ref.kind == HIT and ref.phrase < 0:
+                out[ref.owner] = max(out[ref.owner], ref.weight)
+    for phrase in tables.phrases:
+        if phrase.kind == HIT:
+            out[phrase.owner] = max(out[phrase.owner], phrase.weight)
+    return out
 
 
 def compile_tables(spec: WatchlistSpec) -> CompiledTables:
@@ -217,11 +240,13 @@ def compile_tables(spec: WatchlistSpec) -> CompiledTables:
     drop_colliding_variants(b)
     items = [(s, tuple(r)) for s, r in b.patterns.items() if r]
     form_refs = tuple(r for _, r in items)
+    records = form_records(form_refs)
     return CompiledTables(
         owners=tuple(b.owners), terms=tuple(b.terms), surfaces=tuple(s for s, _ in items),
         refs=form_refs, phrases=tuple(b.phrases), watches=watches,
         listing={k: tuple(v) for k, v in b.listing.items()},
-        rejected={k: tuple(v) for k, v in b.rejected.items()}, records=form_records(form_refs))
+        rejected={k: tuple(v) for k, v in b.rejected.items()}, records=records,
+        plain=plain_records(records))
 
 
 def _add_literal(b: _Builder, key: str, literal: str) -> None:

@@ -5,29 +5,32 @@ from __future__ import annotations
 import gc
 from collections import defaultdict
 from collections.abc import Mapping
+from operator import attrgetter
 
 import ahocorasick_rs
 
-from worker.matching.compiler import CompiledTables, CompiledWatch, compile_tables
+from worker.matching.compiler import CompiledTables, CompiledWatch, compile_tables, owner_max_weights
 from worker.matching.normalize import OffsetMap, build_offset_map, normalize_pair
 from worker.matching.results import Hit, WatchlistError, WatchMatch
 from worker.matching.rules import Position, Ref, evaluate
-from worker.matching.scan import Found, scan
+from worker.matching.scan import Found, scan, sentence_starts
 from worker.matching.schema import WatchlistSpec
-from worker.matching.scoring import assess, layout
+from worker.matching.scoring import assess, layout, min_hits, quick_bound
 from worker.matching.snippet import best_hit, make_snippet, sentence_bounds
 from worker.matching.variants import Rejected
 
-# Hit records are built without the frozen dataclass ``__init__`` (one ``object.__setattr__`` per
-# field, ~3x slower); the result is equal to ``Hit(...)`` with the same values (see the tests).
+# Hit and WatchMatch records are built without the frozen dataclass ``__init__`` (one
+# ``object.__setattr__`` per field, ~3x slower): a new instance gets its field dict in one call.
+# The result is equal to ``Hit(...)``/``WatchMatch(...)`` with the same values (see the tests).
 _object_new = object.__new__
+_set_fields = object.__setattr__
 
 
 class _Article:
-    """Per-call state: the text, its normalised form, its hits, and caches shared by all watches
-    (offset map, mapped spans, Hit records and snippet bounds are computed at most once)."""
+    """Per-call state: the text, its normalised form, its layout, and what all watches share: the
+    offset map (built on first use) and the snippet bounds of each best hit."""
 
-    __slots__ = ("text", "translated", "norm", "where", "owners", "_map", "_spans", "_hits", "_bounds")
+    __slots__ = ("text", "translated", "norm", "where", "owners", "_map", "_bounds")
 
     def __init__(self, text: str, translated: str, norm: str, owners: tuple[str, ...]) -> None:
         self.text = text
@@ -36,8 +39,6 @@ class _Article:
         self.where = layout(norm)
         self.owners = owners
         self._map: OffsetMap | None = None
-        self._spans: dict[int, tuple[int, int]] = {}  # id(Found) -> original (start, end)
-        self._hits: dict[tuple[int, float], Hit] = {}  # (id(Found), weight) -> Hit
         self._bounds: dict[tuple[int, int], tuple[int, int]] = {}
 
     def offsets(self) -> OffsetMap:
@@ -58,28 +59,20 @@ class _Article:
             bounds = self._bounds[(best.start, best.end)] = sentence_bounds(self.text, best.start, best.end)
         return make_snippet(self.text, hits, bounds)
 
-    def hits(self, found: list[Found], weights: list[float]) -> list[Hit]:
-        """The Hit record of each hit with its weight, offsets mapped back to the original text.
-
-        Keyed by ``id``: every Found of the article stays alive (in the scan result) meanwhile."""
-        spans = self._spans
-        missing = [f for f in found if id(f) not in spans]
-        if missing:
-            mapped = self.offsets().spans([(f.start, f.end) for f in missing])
-            for f, span in zip(missing, mapped, strict=True):
-                spans[id(f)] = span
-        cache = self._hits
+    def hits(self, found: list[Found], weights: list[float] | None) -> list[Hit]:
+        """The Hit record of each hit with its weight (None: all 0.0), offsets mapped back to the
+        original text. Mapping a hit is cheaper than looking up a cache of mapped hits."""
+        offsets = self.offsets()
+        spans = offsets.spans([(f[4], f[6]) for f in found])  # the same list when nothing moved
         text, norm, owners = self.text, self.norm, self.owners
-        out = []
-        for f, weight in zip(found, weights, strict=True):
-            hit = cache.get((id(f), weight))
-            if hit is None:
-                start, end = spans[id(f)]
-                hit = _object_new(Hit)
-                vars(hit).update(id=owners[f.owner], text=text[start:end], norm=norm[f.form_start:f.end],
-                                 start=start, end=end, weight=weight, variant=f.variant)
-                cache[(id(f), weight)] = hit
-            out.append(hit)
+        out: list[Hit] = []
+        append = out.append
+        for f, (start, end), weight in zip(found, spans, weights or [0.0] * len(found), strict=True):
+            hit = _object_new(Hit)
+            _set_fields(hit, "__dict__", {"id": owners[f[0]], "text": text[start:end],
+                                          "norm": norm[f[5]:f[6]], "start": start, "end": end,
+                                          "weight": weight, "variant": f[3]})
+            append(hit)
         return out
 
 
@@ -91,13 +84,18 @@ class Matcher:
         self.watch_ids: tuple[str, ...] = tuple(w.id for w in tables.watches)
         self._automaton = ahocorasick_rs.AhoCorasick(list(tables.surfaces) or ["\x00"])
         self._owner_index = {key: i for i, key in enumerate(tables.owners)}
-        by_owner: dict[int, list[tuple[CompiledWatch, int]]] = defaultdict(list)
+        weights = owner_max_weights(tables)
+        by_owner: dict[int, list[tuple[CompiledWatch, bool, int, float, bool]]] = defaultdict(list)
         for watch in tables.watches:
-            # A one-operand rule holds iff its owner has hits: the second item names that owner.
-            single = self._owner_index.get(watch.node.key, -1) if isinstance(watch.node, Ref) else -1
+            # A one-operand rule holds iff its owner has hits: it is scored straight from them,
+            # and only when the owner has enough hits that the score could reach the threshold.
+            owner = self._owner_index.get(watch.node.key, -1) if isinstance(watch.node, Ref) else -1
+            about = watch.mode == "about"
+            needed = min_hits(weights[owner], about=about, threshold=watch.threshold) if owner >= 0 else 0
+            entry = (watch, owner >= 0, needed, weights[owner], about)
             for key in watch.subjects:
                 if key in self._owner_index:
-                    by_owner[self._owner_index[key]].append((watch, single))
+                    by_owner[self._owner_index[key]].append(entry)
         self._by_owner = {k: tuple(v) for k, v in by_owner.items()}
 
     @property
@@ -119,32 +117,54 @@ class Matcher:
         found = scan(self.tables, self._automaton, article.norm, article.exact_ok)
         if not found:
             return []
-        by_owner = self._by_owner
-        candidates = {w.id: (w, single) for owner in found for w, single in by_owner.get(owner, ())}
         out = []
         rules: _Rules | None = None
-        for watch, single in candidates.values():
-            if single >= 0:
-                result = _fire(watch, article, found[single], [])
-            else:
-                if rules is None:
-                    rules = _Rules(found, self._owner_index)
-                result = _match_rule(watch, article, rules)
+        multi: dict[str, CompiledWatch] = {}
+        by_owner = self._by_owner
+        where = article.where
+        for owner, owner_hits in found.items():
+            for watch, single, needed, weight, about in by_owner.get(owner, ()):
+                if not single:
+                    multi[watch.id] = watch
+                elif len(owner_hits) >= needed and quick_bound(owner_hits, where, weight,
+                                                                about=about) >= watch.threshold:
+                    result = _fire(watch, article, owner_hits, [], ordered=True)
+                    if result is not None:
+                        out.append(result)
+        for watch in multi.values():
+            if rules is None:
+                rules = _Rules(found, self._owner_index, article.norm)
+            result = _match_rule(watch, article, rules)
             if result is not None:
                 out.append(result)
-        out.sort(key=lambda m: (-m.score, m.watch_id))
+        out.sort(key=_match_order)
         return out
+
+
+_hit_order = attrgetter("start", "end", "id")
+
+
+def _match_order(match: WatchMatch) -> tuple[float, str]:
+    return -match.score, match.watch_id
 
 
 class _Rules:
     """Rule inputs, built only for the keys of multi-operand candidate rules: per key, the
     (word index, hit number) of each hit; ``flat[hit number]`` is the hit."""
 
-    def __init__(self, found: dict[int, list[Found]], index: Mapping[str, int]) -> None:
+    def __init__(self, found: dict[int, list[Found]], index: Mapping[str, int], norm: str) -> None:
         self.found = found
         self.index = index
+        self.norm = norm
         self.flat: list[Found] = []
         self.positions: dict[str, list[Position]] = {}
+        self._sentences: list[int] | None = None
+
+    def sentences(self) -> list[int]:
+        """``sentence_starts`` of the text, computed on first use (only SENT rules need them)."""
+        if self._sentences is None:
+            self._sentences = sentence_starts(self.norm)
+        return self._sentences
 
     def relevant(self, keys: frozenset[str]) -> dict[str, list[Position]]:
         positions, found, index = self.positions, self.found, self.index
@@ -163,7 +183,7 @@ class _Rules:
 
 def _match_rule(watch: CompiledWatch, article: _Article, rules: _Rules) -> WatchMatch | None:
     relevant = rules.relevant(watch.keys)
-    outcome = evaluate(watch.node, relevant)
+    outcome = evaluate(watch.node, relevant, rules.sentences() if watch.sentences else ())
     if not outcome.ok:
         return None
     subject = [gid for key in watch.subjects for _, gid in relevant.get(key, ())]
@@ -172,8 +192,10 @@ def _match_rule(watch: CompiledWatch, article: _Article, rules: _Rules) -> Watch
     return _fire(watch, article, [flat[gid] for gid in subject], [flat[gid] for gid in context])
 
 
-def _fire(watch: CompiledWatch, article: _Article, subject: list[Found],
-          context: list[Found]) -> WatchMatch | None:
+def _fire(watch: CompiledWatch, article: _Article, subject: list[Found], context: list[Found], *,
+          ordered: bool = False) -> WatchMatch | None:
+    """The watch's WatchMatch, or None when its score stays below the threshold. ``ordered``: the
+    subject is one owner's scan result, whose starts strictly increase (so do the mapped ones)."""
     if not subject:
         return None
     assessed = assess(subject, article.where, about=watch.mode == "about", threshold=watch.threshold)
@@ -182,13 +204,13 @@ def _fire(watch: CompiledWatch, article: _Article, subject: list[Found],
     total, weights = assessed
     hits = article.hits(subject, weights)
     if context:
-        hits += article.hits(context, [0.0] * len(context))
-    hits.sort(key=_hit_order)
-    return WatchMatch(watch.id, total, article.snippet(hits), tuple(hits))
-
-
-def _hit_order(hit: Hit) -> tuple[int, int, str]:
-    return hit.start, hit.end, hit.id
+        hits += article.hits(context, None)
+    if not ordered or context:
+        hits.sort(key=_hit_order)
+    match = _object_new(WatchMatch)
+    _set_fields(match, "__dict__", {"watch_id": watch.id, "score": total, "snippet": article.snippet(hits),
+                                    "hits": tuple(hits)})
+    return match
 
 
 def compile_watchlist(spec: WatchlistSpec) -> Matcher:

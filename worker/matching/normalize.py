@@ -80,7 +80,7 @@ def normalize(text: str) -> str:
 
     Deterministic and idempotent; used for both watch terms and article text.
     """
-    return _SPACE_RUN_RE.sub(" ", text.translate(_TABLE))
+    return normalize_pair(text)[1]
 
 
 def normalize_pair(text: str) -> tuple[str, str]:
@@ -89,7 +89,8 @@ def normalize_pair(text: str) -> tuple[str, str]:
     The matcher keeps the first to build the offset map later without translating twice.
     """
     translated = text.translate(_TABLE)
-    return translated, _SPACE_RUN_RE.sub(" ", translated)
+    # The substring test is ~5x cheaper than a regex pass, and most texts have no space run.
+    return translated, _SPACE_RUN_RE.sub(" ", translated) if "  " in translated else translated
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,11 @@ class OffsetMap:
     collapse_shifts: tuple[int, ...]
     table_keys: tuple[int, ...]
     table_shifts: tuple[int, ...]
+
+    @property
+    def identity(self) -> bool:
+        """True when normalised offsets are original offsets (no deletion, expansion or collapse)."""
+        return not self.collapse_keys and not self.table_keys
 
     def start(self, index: int) -> int:
         """Original offset of the character at normalised ``index``."""
@@ -142,18 +148,23 @@ class OffsetMap:
         text = self.original
         size = len(text)
         out = []
-        for start, end in pairs:
-            mapped = []
-            for index in (start, end - 1):
-                k = bisect_right(c_keys, index) - 1
+        for start, last in pairs:
+            last -= 1
+            if c_keys:
+                k = bisect_right(c_keys, start) - 1
                 if k >= 0:
-                    index += c_shifts[k]
-                k = bisect_right(t_keys, index) - 1
-                mapped.append(index + t_shifts[k] if k >= 0 else index)
-            pos = mapped[1] + 1
+                    start += c_shifts[k]
+                k = bisect_right(c_keys, last) - 1
+                if k >= 0:
+                    last += c_shifts[k]
+            k = bisect_right(t_keys, start) - 1
+            if k >= 0:
+                start += t_shifts[k]
+            k = bisect_right(t_keys, last) - 1
+            pos = (last + t_shifts[k] if k >= 0 else last) + 1
             while pos < size and text[pos] in _TRAILING:
                 pos += 1
-            out.append((mapped[0], pos))
+            out.append((start, pos))
         return out
 
 

@@ -1,15 +1,19 @@
 """Watch rule expressions: parser and evaluator.
 
-Grammar (keywords upper-case; precedence from tightest: NEAR/n, NOT, AND, OR)::
+Grammar (keywords upper-case; precedence from tightest: NEAR/n and SENT, NOT, AND, OR)::
 
     expr  := and ("OR" and)*
     and   := unary ("AND" unary)*
     unary := "NOT" unary | near
-    near  := atom ("NEAR/" INT atom)*
+    near  := atom (("NEAR/" INT | "SENT") atom)*
     atom  := ID | "\\"literal\\"" | "(" expr ")"
 
-``NEAR/n`` holds when a hit of each side lies within n words of the other. The subject of a rule
-(what carries the score) is the first operand of every AND/NEAR and every alternative of an OR.
+``NEAR/n`` holds when a hit of each side lies within n words of the other. ``SENT`` holds when a
+hit of each side lies in the same sentence: a sentence ends at ``. ! ? ؟ …`` followed by a space or
+line break, and at every line break (so a paragraph or the title is never joined to the next), not
+at a decimal point (``3.5``). NEAR and SENT chain left to right (``a SENT b NEAR/5 c``). The subject
+of a rule (what carries the score) is the first operand of every AND/NEAR/SENT and every
+alternative of an OR.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-_TOKEN_RE = re.compile(r'\s*(?:(\()|(\))|NEAR/(\d+)|(AND|OR|NOT)\b|([a-z0-9_]+)|"([^"]+)"|(\S))')
+_TOKEN_RE = re.compile(r'\s*(?:(\()|(\))|NEAR/(\d+)|(AND|OR|NOT|SENT)\b|([a-z0-9_]+)|"([^"]+)"|(\S))')
 
 
 class RuleSyntaxError(ValueError):
@@ -56,7 +60,13 @@ class Near:
     distance: int
 
 
-Node = Ref | Not | And | Or | Near
+@dataclass(frozen=True)
+class Sent:
+    left: Node
+    right: Node
+
+
+Node = Ref | Not | And | Or | Near | Sent
 Position = tuple[int, int]  # (word index, hit number)
 
 
@@ -116,9 +126,9 @@ class _Parser:
 
     def near(self) -> Node:
         node = self.atom()
-        while self.peek() == "NEAR":
-            distance = int(self.take()[1])
-            node = Near(node, self.atom(), distance)
+        while self.peek() in ("NEAR", "SENT"):
+            kind, distance = self.take()
+            node = Near(node, self.atom(), int(distance)) if kind == "NEAR" else Sent(node, self.atom())
         return node
 
     def atom(self) -> Node:
@@ -139,7 +149,7 @@ class _Parser:
 
 def parse_rule(rule: str) -> Node:
     """Parse ``rule``; raise RuleSyntaxError saying what is wrong. A rule needs a positive operand,
-    and NOT may not appear inside a NEAR operand."""
+    and NOT may not appear inside a NEAR or SENT operand."""
     parser = _Parser(_tokenize(rule))
     node = parser.expr()
     if parser.peek() != "END":
@@ -153,12 +163,12 @@ def parse_rule(rule: str) -> Node:
 def _check_near_operands(node: Node, *, inside_near: bool) -> None:
     if isinstance(node, Not):
         if inside_near:
-            raise RuleSyntaxError("NOT cannot be an operand of NEAR")
+            raise RuleSyntaxError("NOT cannot be an operand of NEAR or SENT")
         _check_near_operands(node.child, inside_near=inside_near)
     elif isinstance(node, And | Or):
         for child in node.children:
             _check_near_operands(child, inside_near=inside_near)
-    elif isinstance(node, Near):
+    elif isinstance(node, Near | Sent):
         _check_near_operands(node.left, inside_near=True)
         _check_near_operands(node.right, inside_near=True)
 
@@ -169,9 +179,22 @@ def refs(node: Node) -> set[Ref]:
         return {node}
     if isinstance(node, Not):
         return refs(node.child)
-    if isinstance(node, Near):
+    if isinstance(node, Near | Sent):
         return refs(node.left) | refs(node.right)
     return set().union(*(refs(child) for child in node.children))
+
+
+def uses_sentences(node: Node) -> bool:
+    """True when the rule has a SENT operator (its evaluation needs the sentence starts)."""
+    if isinstance(node, Sent):
+        return True
+    if isinstance(node, Ref):
+        return False
+    if isinstance(node, Not):
+        return uses_sentences(node.child)
+    if isinstance(node, Near):
+        return uses_sentences(node.left) or uses_sentences(node.right)
+    return any(uses_sentences(child) for child in node.children)
 
 
 def rule_ids(node: Node) -> set[str]:
@@ -180,12 +203,12 @@ def rule_ids(node: Node) -> set[str]:
 
 
 def subject_keys(node: Node) -> set[str]:
-    """Keys whose hits carry the score: first operand of AND/NEAR, every alternative of OR."""
+    """Keys whose hits carry the score: first operand of AND/NEAR/SENT, every alternative of OR."""
     if isinstance(node, Ref):
         return {node.key}
     if isinstance(node, Not):
         return set()
-    if isinstance(node, Near):
+    if isinstance(node, Near | Sent):
         return subject_keys(node.left)
     if isinstance(node, Or):
         return set().union(*(subject_keys(child) for child in node.children))
@@ -207,40 +230,71 @@ class Outcome:
 _FALSE = Outcome(False, ())
 
 
-def evaluate(node: Node, positions: Mapping[str, Sequence[Position]]) -> Outcome:
-    """Evaluate ``node`` given, per key, the (word index, hit number) of each hit, sorted by word."""
+def evaluate(node: Node, positions: Mapping[str, Sequence[Position]],
+             sentences: Sequence[int] = ()) -> Outcome:
+    """Evaluate ``node`` given, per key, the (word index, hit number) of each hit, sorted by word.
+
+    ``sentences``: the sorted word indexes at which a new sentence starts (``scan.sentence_starts``);
+    only SENT reads them, and without them the whole text is one sentence.
+    """
+    ok, support = _evaluate(node, positions, sentences)
+    return Outcome(ok, tuple(support)) if ok else _FALSE
+
+
+_Result = tuple[bool, Sequence[Position]]
+_NO: _Result = (False, ())
+
+
+def _evaluate(node: Node, positions: Mapping[str, Sequence[Position]], sentences: Sequence[int]) -> _Result:
+    """``evaluate`` without the Outcome records (the matcher calls this per candidate rule)."""
     if isinstance(node, Ref):
         found = positions.get(node.key, ())
-        return Outcome(bool(found), tuple(found))
-    if isinstance(node, Not):
-        return Outcome(not evaluate(node.child, positions).ok, ())
+        return bool(found), found
+    if isinstance(node, Near | Sent):
+        left = _evaluate(node.left, positions, sentences)
+        if not left[0]:
+            return _NO
+        right = _evaluate(node.right, positions, sentences)
+        if not right[0]:
+            return _NO
+        if isinstance(node, Sent):
+            return _same_sentence(left[1], right[1], sentences)
+        return _near(left[1], right[1], node.distance)
     if isinstance(node, And):
         support: list[Position] = []
         for child in node.children:
-            result = evaluate(child, positions)
-            if not result.ok:
-                return _FALSE
-            support.extend(result.support)
-        return Outcome(True, tuple(support))
+            ok, found = _evaluate(child, positions, sentences)
+            if not ok:
+                return _NO
+            support.extend(found)
+        return True, support
     if isinstance(node, Or):
-        results = [evaluate(child, positions) for child in node.children]
-        support = [p for r in results if r.ok for p in r.support]
-        return Outcome(any(r.ok for r in results), tuple(support))
-    return _near(evaluate(node.left, positions), evaluate(node.right, positions), node.distance)
+        results = [_evaluate(child, positions, sentences) for child in node.children]
+        return any(ok for ok, _ in results), [p for ok, found in results if ok for p in found]
+    return not _evaluate(node.child, positions, sentences)[0], ()
 
 
-def _near(left: Outcome, right: Outcome, distance: int) -> Outcome:
-    if not (left.ok and right.ok):
-        return _FALSE
-    left_sorted = sorted(left.support)
-    right_sorted = sorted(right.support)
+def _near(left: Sequence[Position], right: Sequence[Position], distance: int) -> _Result:
+    left_sorted = sorted(left)
+    right_sorted = sorted(right)
     right_words = [p[0] for p in right_sorted]
     left_words = [p[0] for p in left_sorted]
     kept_left = [p for p in left_sorted if _has_partner(right_words, p[0], distance)]
     if not kept_left:
-        return _FALSE
+        return _NO
     kept_right = [p for p in right_sorted if _has_partner(left_words, p[0], distance)]
-    return Outcome(True, tuple(sorted(set(kept_left + kept_right))))
+    return True, sorted(set(kept_left + kept_right))
+
+
+def _same_sentence(left: Sequence[Position], right: Sequence[Position], sentences: Sequence[int]) -> _Result:
+    """Both sides' hits that share a sentence with a hit of the other side."""
+    right_in = {bisect_right(sentences, word) for word, _ in right}
+    kept_left = [p for p in left if bisect_right(sentences, p[0]) in right_in]
+    if not kept_left:
+        return _NO
+    left_in = {bisect_right(sentences, word) for word, _ in kept_left}
+    kept_right = [p for p in right if bisect_right(sentences, p[0]) in left_in]
+    return True, sorted(set(kept_left + kept_right))
 
 
 def _has_partner(words: list[int], word: int, distance: int) -> bool:

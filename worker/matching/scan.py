@@ -6,14 +6,18 @@ the hits that end up in a fired watch.
 
 from __future__ import annotations
 
+import re
+from collections import defaultdict
 from collections.abc import Callable
+from operator import itemgetter
 from typing import NamedTuple
 
 import ahocorasick_rs
 
-from worker.matching.compiler import HIT, CompiledTables, Record, SlopPhrase, form_records
+from worker.matching.compiler import HIT, CompiledTables, Record, SlopPhrase, form_records, plain_records
 
 _MAX_PREFIX = 4
+_START = itemgetter(4)
 
 
 class Found(NamedTuple):
@@ -30,41 +34,23 @@ class Found(NamedTuple):
     word: int
 
 
-_Candidate = tuple[Record, int, int, int]  # (form record, token start, form start, end)
+# In normalised text ؟ is ?, … is ... and every space or line break is " " or "\n".
+_SENTENCE_END_RE = re.compile(r"[.!?](?=[ \n])|\n")
 
 
-def _accepted(norm: str, automaton: ahocorasick_rs.AhoCorasick, records: tuple[tuple[Record, ...], ...],
-              exact_ok: Callable[[int, int, str], bool]) -> list[_Candidate]:
-    """Automaton hits that end at a word end and whose proclitic (the letters between the word
-    start and the hit, at most ``_MAX_PREFIX``) is allowed for the form."""
-    out: list[_Candidate] = []
-    append = out.append
-    size = len(norm)
-    for index, start, end in automaton.find_matches_as_indexes(norm, overlapping=True):
-        if end < size and norm[end].isalnum():
-            continue
-        token = start
-        if start and norm[start - 1].isalnum():
-            limit = start - _MAX_PREFIX - 1 if start > _MAX_PREFIX else 0
-            token -= 1
-            while token > limit and norm[token - 1].isalnum():
-                token -= 1
-        prefix = norm[token:start] if token != start else ""
-        for record in records[index]:
-            if prefix in record[0] and (record[1] is None or exact_ok(start, end, record[1])):
-                append((record, token, start, end))
-    return out
-
-
-def _word_indexes(norm: str, starts: list[int]) -> dict[int, int]:
-    words: dict[int, int] = {}
-    count = 0
-    previous = 0
-    for start in sorted(set(starts)):
-        count += norm.count(" ", previous, start) + norm.count("\n", previous, start)
-        words[start] = count
-        previous = start
-    return words
+def sentence_starts(norm: str) -> list[int]:
+    """The word indexes (as in ``Found.word``) at which a new sentence starts, ascending: after
+    ``. ! ?`` followed by a space or line break, and after every line break. A hit's sentence
+    number is ``bisect_right(starts, hit.word)``."""
+    starts: list[int] = []
+    count = previous = 0
+    for m in _SENTENCE_END_RE.finditer(norm):
+        # the space or line break that closes the sentence is the first one the next word follows
+        gap = m.start() + 1 if m.group() == "\n" else m.end() + 1
+        count += norm.count(" ", previous, gap) + norm.count("\n", previous, gap)
+        previous = gap
+        starts.append(count)
+    return starts
 
 
 def _join_phrase(phrase: SlopPhrase, parts: list[list[Found]], norm: str) -> list[Found]:
@@ -93,49 +79,105 @@ def _inside(span: tuple[int, int], masks: list[tuple[int, int]]) -> bool:
 
 def scan(tables: CompiledTables, automaton: ahocorasick_rs.AhoCorasick, norm: str,
          exact_ok: Callable[[int, int, str], bool]) -> dict[int, list[Found]]:
-    """Return the accepted, unmasked, non-contained hits of each owner, sorted by position."""
-    candidates = _accepted(norm, automaton, tables.records or form_records(tables.refs), exact_ok)
-    if not candidates:
+    """Return the accepted, unmasked, non-contained hits of each owner, sorted by position.
+
+    A hit is accepted when it ends at a word end and its proclitic (the letters between the word
+    start and the hit, at most ``_MAX_PREFIX``) is allowed for the form. This loop runs once per
+    automaton hit, so it is written flat: no helper calls, word indexes counted incrementally.
+    """
+    matches = automaton.find_matches_as_indexes(norm, overlapping=True)
+    if not matches:
         return {}
-    words = _word_indexes(norm, [c[1] for c in candidates])
-    hits: dict[int, list[Found]] = {}
+    records = tables.records or form_records(tables.refs)
+    plain = tables.plain or plain_records(records)
+    spaced = norm.replace("\n", " ") if "\n" in norm else norm  # words end at spaces and line breaks
+    last_token = last_word = 0
+    hits: defaultdict[int, list[Found]] = defaultdict(list)
     masks: dict[int, list[Found]] = {}
     parts: dict[int, list[list[Found]]] = {}
     new = tuple.__new__
-    for record, token, form_start, end in candidates:
-        _, _, owner, term, weight, variant, kind, phrase, part = record
-        found: Found = new(Found, (owner, term, weight, variant, token, form_start, end, words[token]))
-        if phrase >= 0:
-            slots = parts.get(phrase)
-            if slots is None:
-                slots = parts[phrase] = [[] for _ in range(tables.phrases[phrase].parts)]
-            slots[part].append(found)
+    padded = norm + " "  # a word end after the last character: no bounds check per hit
+    for index, start, end in matches:
+        if padded[end].isalnum():
+            continue
+        if start and norm[start - 1].isalnum():
+            limit = start - _MAX_PREFIX - 1 if start > _MAX_PREFIX else 0
+            token = start - 1
+            while token > limit and norm[token - 1].isalnum():
+                token -= 1
+            prefix = norm[token:start]
         else:
-            target = hits if kind == HIT else masks
-            owned = target.get(owner)
-            if owned is None:
-                target[owner] = [found]
+            token = start
+            prefix = ""
+        record = plain[index]
+        if record is not None and prefix not in record[0]:
+            continue
+        if token != last_token:
+            if token > last_token:
+                last_word += spaced.count(" ", last_token, token)
             else:
-                owned.append(found)
+                last_word -= spaced.count(" ", token, last_token)
+            last_token = token
+        if record is not None:  # the commonest case: one plain hit form (see ``plain_records``)
+            hits[record[2]].append(new(Found, (record[2], record[3], record[4], record[5], token, start,
+                                               end, last_word)))
+        else:
+            _add_records(tables, records[index], (prefix, token, start, end, last_word), exact_ok,
+                         (hits, masks, parts))
+    if parts:
+        _join_phrases(tables, parts, norm, hits, masks)
+    return _unmasked(hits, masks)
+
+
+_Targets = tuple[defaultdict[int, list[Found]], dict[int, list[Found]], dict[int, list[list[Found]]]]
+
+
+def _add_records(tables: CompiledTables, records: tuple[Record, ...], where: tuple[str, int, int, int, int],
+                 exact_ok: Callable[[int, int, str], bool], targets: _Targets) -> None:
+    """The general case of ``scan``: a surface with several records, a mask form, a phrase word
+    or an exact-case form. ``where`` is (prefix, token start, form start, end, word index)."""
+    prefix, token, start, end, word = where
+    hits, masks, parts = targets
+    for record in records:
+        if prefix not in record[0] or (record[1] is not None and not exact_ok(start, end, record[1])):
+            continue
+        found: Found = tuple.__new__(Found, (record[2], record[3], record[4], record[5], token, start, end,
+                                             word))
+        if record[7] >= 0:
+            slots = parts.get(record[7])
+            if slots is None:
+                slots = parts[record[7]] = [[] for _ in range(tables.phrases[record[7]].parts)]
+            slots[record[8]].append(found)
+        elif record[6] == HIT:
+            hits[record[2]].append(found)
+        else:
+            masks.setdefault(record[2], []).append(found)
+
+
+def _unmasked(hits: defaultdict[int, list[Found]], masks: dict[int, list[Found]]) -> dict[int, list[Found]]:
+    """Each owner's hits without the masked and the contained ones, sorted (see ``_drop_contained``)."""
+    for owner, owner_hits in hits.items():
+        if owner in masks:
+            spans = [(m.start, m.end) for m in masks[owner]]
+            owner_hits = [f for f in owner_hits if not _inside((f.start, f.end), spans)]
+            hits[owner] = _drop_contained(owner_hits) if owner_hits else []  # [] dropped below
+        elif len(owner_hits) > 1:
+            hits[owner] = _drop_contained(owner_hits)
+    return {owner: kept for owner, kept in hits.items() if kept} if masks else dict(hits)
+
+
+def _join_phrases(tables: CompiledTables, parts: dict[int, list[list[Found]]], norm: str,
+                  hits: defaultdict[int, list[Found]], masks: dict[int, list[Found]]) -> None:
     for index, slots in parts.items():
         compiled = tables.phrases[index]
         if all(slots):
             for slot in slots:
                 slot.sort(key=_start)
-            target = hits if compiled.kind == HIT else masks
             joined = _join_phrase(compiled, slots, norm)
-            if joined:
-                target.setdefault(compiled.owner, []).extend(joined)
-    result: dict[int, list[Found]] = {}
-    for owner, owner_hits in hits.items():
-        if len(owner_hits) == 1 and owner not in masks:
-            result[owner] = owner_hits
-            continue
-        spans = [(m.start, m.end) for m in masks.get(owner, [])]
-        kept = _drop_contained([f for f in owner_hits if not spans or not _inside((f.start, f.end), spans)])
-        if kept:
-            result[owner] = kept
-    return result
+            if joined and compiled.kind == HIT:
+                hits[compiled.owner].extend(joined)
+            elif joined:
+                masks.setdefault(compiled.owner, []).extend(joined)
 
 
 def _start(found: Found) -> int:
@@ -147,6 +189,17 @@ def _order(found: Found) -> tuple[int, int, float]:
 
 
 def _drop_contained(found: list[Found]) -> list[Found]:
+    """Drop hits lying inside another hit of the same owner; the rest sorted by ``_order``."""
+    # Commonest case: no two hits overlap (repeated mentions), so nothing is dropped and the order
+    # by start alone is the full order. The key is C-level; the check is one flat pass.
+    found.sort(key=_START)
+    previous_end = -1
+    for f in found:
+        if f[4] < previous_end:
+            break
+        previous_end = f[6]
+    else:  # hits are non-empty, so equal starts overlap too: the order by start is total
+        return found
     found.sort(key=_order)
     kept: list[Found] = []
     reach_end = -1

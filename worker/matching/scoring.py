@@ -113,40 +113,48 @@ def score(subject_hits: list[Found], weights: list[float], where: Layout, *, abo
 
 def assess(subject_hits: list[Found], where: Layout, *, about: bool,
            threshold: float = 0.0) -> tuple[float, list[float]] | None:
-    """``(score, hit weights)`` of a watch's subject hits, or None without ``enough_evidence`` or
-    when an upper bound of the score is clearly below ``threshold`` (the score would be too).
+    """``(score, hit weights)`` of a watch's subject hits, or None without ``enough_evidence`` (or,
+    for a single hit, when an upper bound of its score is clearly below ``threshold``).
 
     One pass that computes exactly what ``hit_weights``, ``score`` and ``passages`` compute (same
     floating-point operations in the same order); the matcher calls it for every candidate watch.
+    Term ids are global, so a term id alone stands for ``(owner, term)``.
     """
-    if _hopeless(subject_hits, about, threshold):
-        return None
+    if len(subject_hits) == 1:
+        return _assess_one(subject_hits[0], where, about, threshold)
     title_end, lead_end = where.title_end, where.lead_end
     body = max(1, where.length - lead_end)
     weights: list[float] = []
-    by_term: dict[tuple[int, int], list[float]] = {}
+    by_term: dict[int, list[float]] = {}
     in_title = False
     words: list[int] = []
+    top = 0.0
     for found in subject_hits:
-        start = found.start
+        start = found[4]
+        base = found[2]
+        if base > top:
+            top = base
         if start < title_end:
             factor = TITLE_FACTOR
             in_title = True
         else:
-            words.append(found.word)
+            words.append(found[7])
             if start < lead_end:
                 factor = LEAD_FACTOR
             elif about:
                 factor = 1.0 - (1.0 - END_FACTOR) * (start - lead_end) / body
             else:
                 factor = 1.0
-        weight = round(found.weight * factor, 3)
+        weight = round(base * factor, 3)
         weights.append(weight)
-        group = by_term.get((found.owner, found.term))
+        group = by_term.get(found[1])
         if group is None:
-            by_term[(found.owner, found.term)] = [weight]
+            by_term[found[1]] = [weight]
         else:
             group.append(weight)
+    # Weights are positive, so one hit of base weight 1 is enough evidence whatever the others.
+    if top < 1.0 - 1e-9 and not enough_evidence(subject_hits):
+        return None
     total = 0.0
     for group in by_term.values():
         if len(group) == 1:
@@ -155,30 +163,70 @@ def assess(subject_hits: list[Found], where: Layout, *, about: bool,
             group.sort(reverse=True)
             total += group[0] + sum(REPEAT_DAMPING * w / i for i, w in enumerate(group[1:], start=1))
     if about:
-        words.sort()
-        count = int(in_title) + sum(1 for i, w in enumerate(words)
-                                    if i == 0 or w - words[i - 1] > PASSAGE_GAP)
+        count = _passage_count(words, in_title)
         total *= PASSAGE_FACTORS[count - 1] if count <= len(PASSAGE_FACTORS) else 1.0
     return round(total, 3), weights
 
 
-def _hopeless(subject_hits: list[Found], about: bool, threshold: float) -> bool:
-    """No ``enough_evidence``, or an upper bound of the score clearly below ``threshold``: every
-    hit at the title factor, no repeat damping, and as many passages as hits at most."""
-    if len(subject_hits) == 1:  # the commonest case: the same checks without the generic sums
-        only = subject_hits[0]
-        if (1.0 if only.variant else only.weight) < 1.0 - 1e-9:
-            return True
-        bound = only.weight * TITLE_FACTOR
-        if about:
-            bound *= PASSAGE_FACTORS[0]
+def _passage_count(body_words: list[int], in_title: bool) -> int:
+    """``passages`` from the body hits' word indexes (sorted here) and whether the title has one."""
+    count = int(in_title)
+    if body_words:
+        body_words.sort()
+        count += 1
+        previous = body_words[0]
+        for word in body_words:
+            if word - previous > PASSAGE_GAP:
+                count += 1
+            previous = word
+    return count
+
+
+def _assess_one(found: Found, where: Layout, about: bool,
+                threshold: float) -> tuple[float, list[float]] | None:
+    """``assess`` of a single hit (the commonest case). None also when even at the title factor
+    its score would be clearly below ``threshold``."""
+    if (1.0 if found[3] else found[2]) < 1.0 - 1e-9:
+        return None
+    bound = found[2] * TITLE_FACTOR
+    if about:
+        bound *= PASSAGE_FACTORS[0]
+    if bound * 1.01 + 0.01 < threshold:
+        return None
+    start = found[4]
+    if start < where.title_end:
+        factor = TITLE_FACTOR
+    elif start < where.lead_end:
+        factor = LEAD_FACTOR
+    elif about:
+        factor = 1.0 - (1.0 - END_FACTOR) * (start - where.lead_end) / max(1, where.length - where.lead_end)
     else:
-        if not enough_evidence(subject_hits):
-            return True
-        bound = sum(f.weight for f in subject_hits) * TITLE_FACTOR
-        if about and len(subject_hits) <= len(PASSAGE_FACTORS):
-            bound *= PASSAGE_FACTORS[len(subject_hits) - 1]
-    return bound * 1.01 + 0.01 < threshold
+        factor = 1.0
+    weight = round(found[2] * factor, 3)
+    total = weight * PASSAGE_FACTORS[0] if about else weight
+    return round(total, 3), [weight]
+
+
+def min_hits(max_weight: float, *, about: bool, threshold: float) -> int:
+    """How many subject hits a one-operand watch needs before ``assess`` is worth calling: 2 when
+    even a single hit of the owner's heaviest term is below the single-hit bound of ``assess``."""
+    bound = max_weight * TITLE_FACTOR
+    if about:
+        bound *= PASSAGE_FACTORS[0]
+    return 2 if bound * 1.01 + 0.01 < threshold else 1
+
+
+def quick_bound(owner_hits: list[Found], where: Layout, max_weight: float, *, about: bool) -> float:
+    """An upper bound of ``assess``'s score, in O(1), for one owner's hits (sorted by start, each
+    of base weight at most ``max_weight``): no hit can have a larger position factor than the
+    first, no damping, and n hits make at most n passages."""
+    first = owner_hits[0][4]
+    count = len(owner_hits)
+    factor = TITLE_FACTOR if first < where.title_end else LEAD_FACTOR if first < where.lead_end else 1.0
+    bound = count * max_weight * factor
+    if about and count <= len(PASSAGE_FACTORS):
+        bound *= PASSAGE_FACTORS[count - 1]
+    return bound * 1.01 + 0.01
 
 
 def enough_evidence(subject_hits: list[Found]) -> bool:
