@@ -12,6 +12,10 @@ from pathlib import Path
 from worker.config import ConfigError, Settings, load_settings
 
 log = logging.getLogger("newswatch")
+# Gossip, mingle and heartbeat events serve monitors and revokes that newswatch does not use; they
+# cost the worker's main process CPU per task and every worker traffic with all the others.
+# Remote control (`celery inspect ping`, the compose healthcheck) stays on.
+QUIET_WORKER = ("--without-gossip", "--without-mingle", "--without-heartbeat")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -84,11 +88,11 @@ def _cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         for error in report.feed_errors:
             print(f"newswatch: feed error: {error}", file=sys.stderr)
         return 0
-    return _celery(settings, ["worker", "--beat", f"--concurrency={args.concurrency}"])
+    return _celery(settings, ["worker", "--beat", f"--concurrency={args.concurrency}", *QUIET_WORKER])
 
 
 def _cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
-    argv = ["worker", f"--concurrency={args.concurrency}"]
+    argv = ["worker", f"--concurrency={args.concurrency}", *QUIET_WORKER]
     if args.hostname:
         argv.append(f"--hostname={args.hostname}")
     return _celery(settings, argv)
