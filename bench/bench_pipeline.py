@@ -165,7 +165,8 @@ def pipeline(tmp: Path, site: str, hook: WebhookReceiver, db: str, redis: str) -
         assert wait_until(lambda: _count(watcher, unsent_sql) == 0, 120, interval=1.0)
         finished = _count(
             watcher,
-            "SELECT GREATEST((SELECT max(processed_at) FROM articles), (SELECT max(sent_at) FROM deliveries))",
+            "SELECT GREATEST((SELECT max(processed_at) FROM articles),"
+            " (SELECT max(sent_at) FROM deliveries))",
         )
         elapsed = finished - start
         rate = total / elapsed
