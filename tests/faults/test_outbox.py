@@ -9,7 +9,15 @@ import pytest
 import yaml
 
 from tasks.pipeline import SEND
-from tests.faults.support import FEED, PASSWORD, TOKEN, assert_delivered, assert_healthy, fault_stack
+from tests.faults.support import (
+    FEED,
+    IDEMPOTENCY,
+    PASSWORD,
+    TOKEN,
+    assert_delivered,
+    assert_healthy,
+    fault_stack,
+)
 from tests.support.services import wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.timeout(150)]
@@ -55,6 +63,23 @@ def test_failing_destinations_retry_then_fail_while_the_good_one_sends_once(tmp_
         assert len(good.requests) == n
         assert wait_until(lambda: len(broken.requests) == 3 * n and len(slow.requests) == 3 * n, 10)
         assert_delivered(world, timed_out=("hook2",))
+        assert_healthy(world)
+
+
+def test_provider_rate_limit_is_honoured_then_each_alert_sent_once(tmp_path: Path) -> None:
+    wait_s = 6.0  # well beyond the configured backoff of 1 s
+    with fault_stack(tmp_path, delivery={"backoff_s": [1, 1, 1]}) as world:
+        world.hook.fail_next(3, status=429, retry_after=wait_s)
+        world.start("beat")
+        world.worker()
+        assert world.wait_all_final(90), world.states()
+        limited = [r for r in world.hook.requests if r.status == 429]
+        assert len(limited) == 3
+        accepted_at = {r.headers[IDEMPOTENCY]: r.at for r in world.hook.requests if r.status == 200}
+        for first in limited:
+            accepted = accepted_at[first.headers[IDEMPOTENCY]]
+            assert accepted - first.at >= wait_s - 0.5, "retried before the provider's Retry-After"
+        assert_delivered(world)
         assert_healthy(world)
 
 

@@ -34,6 +34,7 @@ class ReceivedRequest:
     body: bytes
     json: Any  # parsed body, or None when it is not JSON
     status: int
+    at: float = 0.0  # time.monotonic() when it arrived
 
 
 class _Script:
@@ -79,7 +80,9 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             parsed = None
         headers = {name.lower(): value for name, value in self.headers.items()}
-        self.server.script.record(ReceivedRequest(self.command, self.path, headers, body, parsed, status))
+        self.server.script.record(ReceivedRequest(
+            self.command, self.path, headers, body, parsed, status, time.monotonic()
+        ))
         payload = b'{"ok": true}' if status < 300 else b'{"error": "scripted failure"}'
         try:
             self.send_response(status)
