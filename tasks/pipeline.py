@@ -27,11 +27,15 @@ SCHEDULE, POLL, PROCESS, SEND, SWEEP = (
 QUARANTINED = "quarantined"
 
 
-def quarantined(app: NewswatchCelery, task: Any) -> str | None:
+def quarantined(app: NewswatchCelery, task: Any, *, first_offer: bool = False) -> str | None:
     """Why this message's work is not run again (logged), or None: a task that kills its pool child
-    every time would otherwise be requeued forever (reject_on_worker_lost)."""
+    every time would otherwise be requeued forever (reject_on_worker_lost). `first_offer`: nothing
+    has tried this work before (an entry just stored by its poll), so unless the broker redelivers
+    the message there is no count to read."""
     request = task.request
     redelivered = bool((request.delivery_info or {}).get("redelivered"))
+    if first_offer and not redelivered:
+        return None
     deliveries = app.guard().admit(work_key(task.name, request.args), redelivered=redelivered)
     if deliveries is None:
         return None
@@ -69,8 +73,9 @@ def _register_ingest(app: NewswatchCelery) -> None:
         return result.outcome
 
     @app.task(name=PROCESS, bind=True)  # type: ignore[untyped-decorator]
-    def process(self: Any, entry_id: int) -> str:
-        reason = quarantined(app, self)
+    def process(self: Any, entry_id: int, resent: bool = False) -> str:
+        # `resent`: the sweeper offers the entry again (lost, deferred, or its task failed).
+        reason = quarantined(app, self, first_offer=not resent)
         if reason is not None:
             fail_entry(app.runtime(), entry_id, reason)
             return QUARANTINED
@@ -100,5 +105,5 @@ def _register_outbox(app: NewswatchCelery) -> None:
         for delivery_id in found.delivery_ids:
             app.send_task(SEND, args=[delivery_id])
         for entry_id in found.entry_ids:
-            app.send_task(PROCESS, args=[entry_id])
+            app.send_task(PROCESS, args=[entry_id], kwargs={"resent": True})
         return len(found.delivery_ids) + len(found.entry_ids)
