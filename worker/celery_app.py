@@ -30,7 +30,7 @@ TASK_SOFT_LIMIT_S, TASK_HARD_LIMIT_S = 90, 120
 # Test suites only: a module whose `register(app)` adds tasks (fault injection). Never set in production.
 EXTRA_TASKS_ENV = "NEWSWATCH_TEST_ONLY_TASKS_MODULE"
 STALL_EXIT_CODE = 70  # EX_SOFTWARE: the worker stopped itself because its consumer stalled
-STALL_HARD_EXIT_S = 45.0  # a warm shutdown that hangs on the dead connection is cut short
+STALL_HARD_EXIT_S = 30.0  # a warm shutdown that hangs on the dead connection is cut short
 
 
 class OutOfMemory(Exception):

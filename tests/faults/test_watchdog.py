@@ -12,7 +12,7 @@ from tests.faults.proxy import PausableProxy
 from tests.faults.support import assert_healthy, fault_stack
 from tests.support.clock import Clock
 from tests.support.services import RedisServer
-from worker.celery_app import STALL_EXIT_CODE
+from worker.celery_app import STALL_EXIT_CODE, STALL_HARD_EXIT_S
 from worker.watchdog import ConsumptionWatchdog, Probe, redis_probe
 
 STUCK = Probe(waiting=3, slot_free=True)
@@ -87,8 +87,9 @@ def test_worker_on_a_half_open_broker_link_exits_and_a_fresh_worker_takes_over(t
         time.sleep(3)  # let in-flight replies settle: a probe sent at once was seen to get through
         assert not world.probe(5), "the frozen worker still consumed: the fault was not injected"
         assert stuck.proc is not None
-        assert stuck.proc.wait(60) == STALL_EXIT_CODE
-        assert time.monotonic() - frozen < 8 + 50
+        assert stuck.proc.wait(80) == STALL_EXIT_CODE
+        # stall_s, the probe interval, then a warm shutdown cut short after STALL_HARD_EXIT_S
+        assert time.monotonic() - frozen < 8 + 2 + STALL_HARD_EXIT_S + 25
         assert "consumer stalled" in stuck.log()
         world.worker()
         assert_healthy(world)
