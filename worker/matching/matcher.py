@@ -15,7 +15,7 @@ from worker.matching.results import Hit, WatchlistError, WatchMatch
 from worker.matching.rules import Position, Ref, evaluate
 from worker.matching.scan import Found, scan, sentence_starts
 from worker.matching.schema import WatchlistSpec
-from worker.matching.scoring import assess, layout, min_hits, quick_bound
+from worker.matching.scoring import assess, hits_needed, layout
 from worker.matching.snippet import best_hit, make_snippet, sentence_bounds
 from worker.matching.variants import Rejected
 
@@ -50,10 +50,11 @@ class _Article:
         offsets = self.offsets()
         return self.text[offsets.start(start):offsets.end(end)] == exact
 
-    def snippet(self, hits: list[Hit]) -> str:
-        """``make_snippet`` of ``hits``; the sentence search is shared by watches whose best hit is
-        the same."""
-        best = best_hit(hits)
+    def snippet(self, hits: list[Hit], best: Hit | None = None) -> str:
+        """``make_snippet`` of ``hits``; ``best`` may pass their ``best_hit``. The sentence search
+        is shared by watches whose best hit is the same."""
+        if best is None:
+            best = best_hit(hits)
         bounds = self._bounds.get((best.start, best.end))
         if bounds is None:
             bounds = self._bounds[(best.start, best.end)] = sentence_bounds(self.text, best.start, best.end)
@@ -63,11 +64,21 @@ class _Article:
         """The Hit record of each hit with its weight (None: all 0.0), offsets mapped back to the
         original text. Mapping a hit is cheaper than looking up a cache of mapped hits."""
         offsets = self.offsets()
-        spans = offsets.spans([(f[4], f[6]) for f in found])  # the same list when nothing moved
         text, norm, owners = self.text, self.norm, self.owners
         out: list[Hit] = []
         append = out.append
-        for f, (start, end), weight in zip(found, spans, weights or [0.0] * len(found), strict=True):
+        paired = zip(found, weights if weights is not None else [0.0] * len(found), strict=True)
+        if offsets.identity:
+            for f, weight in paired:
+                start, end = f[4], f[6]
+                hit = _object_new(Hit)
+                _set_fields(hit, "__dict__", {"id": owners[f[0]], "text": text[start:end],
+                                              "norm": norm[f[5]:end], "start": start, "end": end,
+                                              "weight": weight, "variant": f[3]})
+                append(hit)
+            return out
+        spans = offsets.spans([(f[4], f[6]) for f in found])
+        for (f, weight), (start, end) in zip(paired, spans, strict=True):
             hit = _object_new(Hit)
             _set_fields(hit, "__dict__", {"id": owners[f[0]], "text": text[start:end],
                                           "norm": norm[f[5]:f[6]], "start": start, "end": end,
@@ -85,14 +96,15 @@ class Matcher:
         self._automaton = ahocorasick_rs.AhoCorasick(list(tables.surfaces) or ["\x00"])
         self._owner_index = {key: i for i, key in enumerate(tables.owners)}
         weights = owner_max_weights(tables)
-        by_owner: dict[int, list[tuple[CompiledWatch, bool, int, float, bool]]] = defaultdict(list)
+        by_owner: dict[int, list[tuple[CompiledWatch, bool, int, int, int]]] = defaultdict(list)
         for watch in tables.watches:
             # A one-operand rule holds iff its owner has hits: it is scored straight from them,
-            # and only when the owner has enough hits that the score could reach the threshold.
+            # and only when the owner has enough hits that the score could reach the threshold
+            # (how many depends on where the first one is: title, lead or body).
             owner = self._owner_index.get(watch.node.key, -1) if isinstance(watch.node, Ref) else -1
-            about = watch.mode == "about"
-            needed = min_hits(weights[owner], about=about, threshold=watch.threshold) if owner >= 0 else 0
-            entry = (watch, owner >= 0, needed, weights[owner], about)
+            needed = hits_needed(weights[owner], about=watch.mode == "about",
+                                 threshold=watch.threshold) if owner >= 0 else (0, 0, 0)
+            entry = (watch, owner >= 0, *needed)
             for key in watch.subjects:
                 if key in self._owner_index:
                     by_owner[self._owner_index[key]].append(entry)
@@ -121,13 +133,15 @@ class Matcher:
         rules: _Rules | None = None
         multi: dict[str, CompiledWatch] = {}
         by_owner = self._by_owner
-        where = article.where
+        title_end, lead_end = article.where.title_end, article.where.lead_end
         for owner, owner_hits in found.items():
-            for watch, single, needed, weight, about in by_owner.get(owner, ()):
+            for watch, single, in_title, in_lead, in_body in by_owner.get(owner, ()):
                 if not single:
                     multi[watch.id] = watch
-                elif len(owner_hits) >= needed and quick_bound(owner_hits, where, weight,
-                                                                about=about) >= watch.threshold:
+                    continue
+                first = owner_hits[0][4]
+                if len(owner_hits) >= (in_title if first < title_end else in_lead if first < lead_end
+                                       else in_body):
                     result = _fire(watch, article, owner_hits, [], ordered=True)
                     if result is not None:
                         out.append(result)
@@ -137,15 +151,15 @@ class Matcher:
             result = _match_rule(watch, article, rules)
             if result is not None:
                 out.append(result)
-        out.sort(key=_match_order)
+        # best score first, ties by watch id: two stable sorts on C-level keys
+        out.sort(key=_watch_id)
+        out.sort(key=_score, reverse=True)
         return out
 
 
 _hit_order = attrgetter("start", "end", "id")
-
-
-def _match_order(match: WatchMatch) -> tuple[float, str]:
-    return -match.score, match.watch_id
+_watch_id = attrgetter("watch_id")
+_score = attrgetter("score")
 
 
 class _Rules:
@@ -175,7 +189,7 @@ class _Rules:
                 hits = found.get(index.get(key, -1), [])
                 base = len(self.flat)
                 self.flat.extend(hits)
-                listed = positions[key] = [(f.word, base + i) for i, f in enumerate(hits)]
+                listed = positions[key] = [(f[7], base + i) for i, f in enumerate(hits)]
             if listed:
                 out[key] = listed
         return out
@@ -203,13 +217,17 @@ def _fire(watch: CompiledWatch, article: _Article, subject: list[Found], context
         return None
     total, weights = assessed
     hits = article.hits(subject, weights)
+    # The best hit is the heaviest when no other hit weighs as much (context hits weigh 0):
+    # found on the weights in C, whatever the order, instead of ``best_hit``'s loop.
+    top = max(weights)
+    best = hits[weights.index(top)] if top > 0.0 and weights.count(top) == 1 else None
     if context:
         hits += article.hits(context, None)
     if not ordered or context:
         hits.sort(key=_hit_order)
     match = _object_new(WatchMatch)
-    _set_fields(match, "__dict__", {"watch_id": watch.id, "score": total, "snippet": article.snippet(hits),
-                                    "hits": tuple(hits)})
+    _set_fields(match, "__dict__", {"watch_id": watch.id, "score": total,
+                                    "snippet": article.snippet(hits, best), "hits": tuple(hits)})
     return match
 
 

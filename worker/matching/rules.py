@@ -279,10 +279,13 @@ def _near(left: Sequence[Position], right: Sequence[Position], distance: int) ->
     right_sorted = sorted(right)
     right_words = [p[0] for p in right_sorted]
     left_words = [p[0] for p in left_sorted]
-    kept_left = [p for p in left_sorted if _has_partner(right_words, p[0], distance)]
+    # a hit is kept when the other side has a hit within ``distance`` words of it
+    kept_left = [p for p in left_sorted
+                 if bisect_right(right_words, p[0] + distance) > bisect_left(right_words, p[0] - distance)]
     if not kept_left:
         return _NO
-    kept_right = [p for p in right_sorted if _has_partner(left_words, p[0], distance)]
+    kept_right = [p for p in right_sorted
+                  if bisect_right(left_words, p[0] + distance) > bisect_left(left_words, p[0] - distance)]
     return True, sorted(set(kept_left + kept_right))
 
 
@@ -296,6 +299,3 @@ def _same_sentence(left: Sequence[Position], right: Sequence[Position], sentence
     kept_right = [p for p in right if bisect_right(sentences, p[0]) in left_in]
     return True, sorted(set(kept_left + kept_right))
 
-
-def _has_partner(words: list[int], word: int, distance: int) -> bool:
-    return bisect_right(words, word + distance) > bisect_left(words, word - distance)

@@ -18,6 +18,8 @@ from worker.matching.compiler import HIT, CompiledTables, Record, SlopPhrase, fo
 
 _MAX_PREFIX = 4
 _START = itemgetter(4)
+_END = itemgetter(6)
+_WEIGHT = itemgetter(2)
 
 
 class Found(NamedTuple):
@@ -162,7 +164,15 @@ def _unmasked(hits: defaultdict[int, list[Found]], masks: dict[int, list[Found]]
             owner_hits = [f for f in owner_hits if not _inside((f.start, f.end), spans)]
             hits[owner] = _drop_contained(owner_hits) if owner_hits else []  # [] dropped below
         elif len(owner_hits) > 1:
-            hits[owner] = _drop_contained(owner_hits)
+            # Hits mostly come in the automaton's order, by end: when none starts before the end
+            # of the one before, they are sorted by start and none is contained, which is all
+            # ``_drop_contained`` would find (without its sort).
+            previous_end = -1
+            for f in owner_hits:
+                if f[4] < previous_end:
+                    hits[owner] = _drop_contained(owner_hits)
+                    break
+                previous_end = f[6]
     return {owner: kept for owner, kept in hits.items() if kept} if masks else dict(hits)
 
 
@@ -184,12 +194,9 @@ def _start(found: Found) -> int:
     return found.start
 
 
-def _order(found: Found) -> tuple[int, int, float]:
-    return found.start, -found.end, -found.weight
-
-
 def _drop_contained(found: list[Found]) -> list[Found]:
-    """Drop hits lying inside another hit of the same owner; the rest sorted by ``_order``."""
+    """Drop hits lying inside another hit of the same owner; the rest sorted by start, then end
+    (descending), then weight (descending), equal hits in their scan order."""
     # Commonest case: no two hits overlap (repeated mentions), so nothing is dropped and the order
     # by start alone is the full order. The key is C-level; the check is one flat pass.
     found.sort(key=_START)
@@ -200,12 +207,15 @@ def _drop_contained(found: list[Found]) -> list[Found]:
         previous_end = f[6]
     else:  # hits are non-empty, so equal starts overlap too: the order by start is total
         return found
-    found.sort(key=_order)
+    # Three stable sorts on C-level keys, last key first, make that order without a Python key
+    # function per hit.
+    found.sort(key=_WEIGHT, reverse=True)
+    found.sort(key=_END, reverse=True)
+    found.sort(key=_START)
     kept: list[Found] = []
     reach_end = -1
     for f in found:
-        if f.end <= reach_end:
-            continue
-        kept.append(f)
-        reach_end = max(reach_end, f.end)
+        if f[6] > reach_end:  # then it is the new reach
+            kept.append(f)
+            reach_end = f[6]
     return kept

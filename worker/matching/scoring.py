@@ -14,7 +14,9 @@ passage ×0.4, two ×0.8. One sentence listing three terms is a mention, not the
 
 from __future__ import annotations
 
+import sys
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from worker.matching.scan import Found
@@ -26,6 +28,7 @@ REPEAT_DAMPING = 0.5
 LEAD_CHARS = 320
 PASSAGE_GAP = 15
 PASSAGE_FACTORS = (0.4, 0.8)
+_DECAY = 1.0 - END_FACTOR  # what the body factor loses from the lead end to the text end
 
 
 @dataclass(frozen=True)
@@ -124,10 +127,16 @@ def assess(subject_hits: list[Found], where: Layout, *, about: bool,
         return _assess_one(subject_hits[0], where, about, threshold)
     title_end, lead_end = where.title_end, where.lead_end
     body = max(1, where.length - lead_end)
+    title, lead, decay = TITLE_FACTOR, LEAD_FACTOR, _DECAY
     weights: list[float] = []
+    append = weights.append
     by_term: dict[int, list[float]] = {}
     in_title = False
-    words: list[int] = []
+    # Body passages are counted on the fly while the body words ascend (a single owner's hits
+    # are sorted by start); otherwise ``_passage_count`` sorts them afterwards.
+    count = 0
+    previous = -PASSAGE_GAP - 1
+    ascending = True
     top = 0.0
     for found in subject_hits:
         start = found[4]
@@ -135,18 +144,22 @@ def assess(subject_hits: list[Found], where: Layout, *, about: bool,
         if base > top:
             top = base
         if start < title_end:
-            factor = TITLE_FACTOR
+            weight = round(base * title, 3)
             in_title = True
         else:
-            words.append(found[7])
+            word = found[7]
+            if word - previous > PASSAGE_GAP:
+                count += 1
+            elif word < previous:
+                ascending = False
+            previous = word
             if start < lead_end:
-                factor = LEAD_FACTOR
+                weight = round(base * lead, 3)
             elif about:
-                factor = 1.0 - (1.0 - END_FACTOR) * (start - lead_end) / body
+                weight = round(base * (1.0 - decay * (start - lead_end) / body), 3)
             else:
-                factor = 1.0
-        weight = round(base * factor, 3)
-        weights.append(weight)
+                weight = round(base, 3)
+        append(weight)
         group = by_term.get(found[1])
         if group is None:
             by_term[found[1]] = [weight]
@@ -155,17 +168,28 @@ def assess(subject_hits: list[Found], where: Layout, *, about: bool,
     # Weights are positive, so one hit of base weight 1 is enough evidence whatever the others.
     if top < 1.0 - 1e-9 and not enough_evidence(subject_hits):
         return None
+    total = _damped_total(by_term.values())
+    if about:
+        if not ascending:
+            count = _passage_count([f[7] for f in subject_hits if f[4] >= title_end], False)
+        count += in_title
+        total *= PASSAGE_FACTORS[count - 1] if count <= len(PASSAGE_FACTORS) else 1.0
+    return round(total, 3), weights
+
+
+def _damped_total(groups: Iterable[list[float]]) -> float:
+    """Sum over the terms' weight groups (in order) of the best weight plus damped repeats."""
     total = 0.0
-    for group in by_term.values():
+    for group in groups:
         if len(group) == 1:
             total += group[0]
+        elif len(group) == 2:  # the general sum below with its one repeat: REPEAT_DAMPING * w / 1
+            first, second = group
+            total += first + REPEAT_DAMPING * second if first >= second else second + REPEAT_DAMPING * first
         else:
             group.sort(reverse=True)
             total += group[0] + sum(REPEAT_DAMPING * w / i for i, w in enumerate(group[1:], start=1))
-    if about:
-        count = _passage_count(words, in_title)
-        total *= PASSAGE_FACTORS[count - 1] if count <= len(PASSAGE_FACTORS) else 1.0
-    return round(total, 3), weights
+    return total
 
 
 def _passage_count(body_words: list[int], in_title: bool) -> int:
@@ -207,26 +231,43 @@ def _assess_one(found: Found, where: Layout, about: bool,
     return round(total, 3), [weight]
 
 
-def min_hits(max_weight: float, *, about: bool, threshold: float) -> int:
-    """How many subject hits a one-operand watch needs before ``assess`` is worth calling: 2 when
-    even a single hit of the owner's heaviest term is below the single-hit bound of ``assess``."""
-    bound = max_weight * TITLE_FACTOR
-    if about:
-        bound *= PASSAGE_FACTORS[0]
-    return 2 if bound * 1.01 + 0.01 < threshold else 1
-
-
 def quick_bound(owner_hits: list[Found], where: Layout, max_weight: float, *, about: bool) -> float:
     """An upper bound of ``assess``'s score, in O(1), for one owner's hits (sorted by start, each
     of base weight at most ``max_weight``): no hit can have a larger position factor than the
     first, no damping, and n hits make at most n passages."""
     first = owner_hits[0][4]
-    count = len(owner_hits)
     factor = TITLE_FACTOR if first < where.title_end else LEAD_FACTOR if first < where.lead_end else 1.0
+    return _bound(len(owner_hits), max_weight, factor, about)
+
+
+def _bound(count: int, max_weight: float, factor: float, about: bool) -> float:
     bound = count * max_weight * factor
     if about and count <= len(PASSAGE_FACTORS):
         bound *= PASSAGE_FACTORS[count - 1]
     return bound * 1.01 + 0.01
+
+
+def hits_needed(max_weight: float, *, about: bool, threshold: float) -> tuple[int, int, int]:
+    """For a one-operand watch: the fewest hits of its owner with which ``quick_bound`` reaches
+    ``threshold``, when the first hit is in the title, in the lead, in the body (``sys.maxsize``:
+    never). The bound grows with the number of hits, so fewer hits cannot fire the watch; this
+    also covers the single-hit bound of ``assess`` (a lone hit at the title factor).
+    """
+    def fewest(factor: float) -> int:
+        high = 1
+        while _bound(high, max_weight, factor, about) < threshold:
+            if high > sys.maxsize // 2:
+                return sys.maxsize
+            high *= 2
+        low = high // 2  # the bound is below the threshold at low (or low is 0)
+        while high - low > 1:
+            middle = (low + high) // 2
+            if _bound(middle, max_weight, factor, about) < threshold:
+                low = middle
+            else:
+                high = middle
+        return high
+    return fewest(TITLE_FACTOR), fewest(LEAD_FACTOR), fewest(1.0)
 
 
 def enough_evidence(subject_hits: list[Found]) -> bool:
