@@ -9,6 +9,9 @@ Uniqueness constraints carry the delivery guarantees:
 
 from __future__ import annotations
 
+import sqlite3
+import time
+
 from sqlalchemy import (
     Column,
     Float,
@@ -24,6 +27,8 @@ from sqlalchemy import (
     inspect,
 )
 from sqlalchemy.engine import Connection, Engine
+
+_SQLITE_LOCK_WAIT_S = 30.0  # as the connections' busy timeout
 
 metadata = MetaData()
 
@@ -150,7 +155,7 @@ def make_engine(url: str) -> Engine:
     is_sqlite = url.startswith("sqlite")
     engine = create_engine(
         url,
-        connect_args={"timeout": 30} if is_sqlite else {},
+        connect_args={"timeout": _SQLITE_LOCK_WAIT_S} if is_sqlite else {},
         pool_pre_ping=not is_sqlite,
     )
     if is_sqlite:
@@ -186,7 +191,17 @@ def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
     # between processes upgrading read locks; we issue BEGIN IMMEDIATE ourselves instead.
     dbapi_conn.isolation_level = None  # type: ignore[attr-defined]
     cur = dbapi_conn.cursor()  # type: ignore[attr-defined]
-    cur.execute("PRAGMA journal_mode=WAL")
+    # Switching a new file to WAL answers "database is locked" at once, without the busy timeout,
+    # while another process (worker and beat starting together) holds a lock: retry for a while.
+    deadline = time.monotonic() + _SQLITE_LOCK_WAIT_S
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()

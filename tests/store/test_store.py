@@ -5,7 +5,9 @@ The same code path runs on both: every test here is parametrised over the two ba
 from __future__ import annotations
 
 import collections
+import multiprocessing
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, func, select
@@ -214,3 +216,31 @@ def test_a_send_that_keeps_dying_midway_ends_failed(tmp_path: Path, database_url
         assert send_delivery(rt, delivery_id).state == "failed"
         assert all(r.status != 200 for r in hook.requests)  # nothing sent on the give-up path
         rt.close()
+
+
+def _open_store(url: str, start: Any, failures: Any) -> None:
+    start.wait()
+    try:
+        engine = make_engine(url)
+        with engine.begin() as conn:
+            conn.execute(select(func.count()).select_from(entries))
+        engine.dispose()
+    except Exception as exc:  # reported to the parent: a child's traceback alone proves nothing
+        failures.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_processes_opening_a_new_sqlite_store_together_all_succeed(tmp_path: Path) -> None:
+    # Worker, beat and CLI start together on a fresh file: the switch to WAL must wait for the
+    # others' locks instead of failing with "database is locked".
+    ctx = multiprocessing.get_context("fork")
+    for attempt in range(5):
+        url = f"sqlite:///{tmp_path / f'fresh{attempt}.db'}"
+        start, failures = ctx.Event(), ctx.Queue()
+        procs = [ctx.Process(target=_open_store, args=(url, start, failures)) for _ in range(6)]
+        for proc in procs:
+            proc.start()
+        start.set()
+        for proc in procs:
+            proc.join(60)
+        assert all(proc.exitcode == 0 for proc in procs)
+        assert failures.empty(), failures.get()
