@@ -23,6 +23,8 @@ from sqlalchemy import Column, Float, Integer, MetaData, String, Table, delete, 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from worker.schema import SCHEMA_LOCK_KEY
+
 log = logging.getLogger(__name__)
 
 MAX_DELIVERIES = 3  # deliveries of one unit of work before it is quarantined
@@ -64,7 +66,10 @@ class RedeliveryGuard:
 
     def __init__(self, engine: Engine, clock: Callable[[], float]) -> None:
         self.engine, self.clock = engine, clock
-        _metadata.create_all(engine, checkfirst=True)
+        with engine.begin() as conn:  # pool processes start together: one creates, the others see it
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK_KEY})")
+            _metadata.create_all(conn, checkfirst=True)
 
     def admit(self, key: str, *, redelivered: bool) -> int | None:
         """None if the work may run; else the number of deliveries seen (it is quarantined)."""

@@ -29,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 
 _SQLITE_LOCK_WAIT_S = 30.0  # as the connections' busy timeout
+SCHEMA_LOCK_KEY = 7102024  # PostgreSQL advisory lock held while tables are created
 
 metadata = MetaData()
 
@@ -164,7 +165,7 @@ def make_engine(url: str) -> Engine:
     if engine.dialect.name == "postgresql":
         # workers starting together on a fresh database would race on CREATE TABLE
         with engine.begin() as conn:
-            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7102024)")
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK_KEY})")
             metadata.create_all(conn)
             _add_missing_columns(conn)
     else:
