@@ -8,20 +8,26 @@ body_format TEXT; no redirects; every log record Apprise or urllib3 emits during
 from __future__ import annotations
 
 import logging
-import re
+import smtplib
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from urllib.parse import quote
 
 import apprise
-from apprise import AppriseAsset, AppriseResult, AppriseResultStatus, NotifyFormat, NotifyType
+import requests
+from apprise import AppriseAsset, NotifyFormat, NotifyType
+from apprise.plugins.base import NotifyBase
 
+from alerts.outcome import MAX_ERROR, SendOutcome, SendVerdict, classify
 from alerts.redact import MASK, RedactingFilter, redact, split_url, url_secrets
 from alerts.render import RenderedAlert
 from alerts.responses import recorded_responses, retry_after
 from alerts.schemes import CONSOLE_SCHEME, JSONL_SCHEME, jsonl_path, normalise_url, register_schemes
+
+__all__ = ["SendOutcome", "SendVerdict", "describe_destination", "send", "validate_destination"]
+
+log = logging.getLogger(__name__)
 
 IDEMPOTENCY_HEADER = "X-Newswatch-Idempotency"
 HEADER_SCHEMES = frozenset({"json", "jsons", "form", "forms", "xml", "xmls", "mailto", "mailtos"})
@@ -34,41 +40,28 @@ _URL_LOGGERS = (
     "urllib3.poolmanager",
     "urllib3.util.retry",
 )
-_MAX_ERROR = 500
-_STATUS_RE = re.compile(r"error=(\d{3})\b")
-_TRANSIENT_WORDS = ("connection", "timed out", "timeout", "temporar", "unavailable", "refused")
-_TRANSIENT_CODES = frozenset({408, 425, 429})
+# Failures of the network or the provider that escape Apprise: retried. Anything else raised
+# inside a send is a programming error (ours or Apprise's) and is not.
+_NETWORK_ERRORS = (OSError, requests.RequestException, smtplib.SMTPException)
 
 # Logger filter lists are shared process state; serialise our add/remove so concurrent sends
 # cannot lose each other's filter in a read-modify-write race.
 _FILTER_LOCK = threading.Lock()
 
 
-@dataclass(frozen=True)
-class SendOutcome:
-    """Result of one delivery attempt.
-
-    `transient`: failed but worth retrying (timeout, 5xx, 408/425/429, connection errors, or an
-    unclassified failure). `error`: readable and redacted. `retry_after`: seconds the provider
-    asked us to wait (a 429/503 answer's Retry-After), else None.
-    """
-
-    ok: bool
-    transient: bool
-    error: str | None
-    retry_after: float | None
-
-
 def make_asset() -> AppriseAsset:
     """Apprise settings for untrusted content: masked logging, no redirects, no templates or escape
     expansion, in-memory storage, sequential dispatch in the calling thread."""
-    asset = AppriseAsset(storage_mode="memory", allow_templates=False)
-    # Plain attributes in Apprise 2.2; on releases before PR #1610 http_redirects is simply ignored.
-    asset.secure_logging = True
-    asset.http_redirects = False
-    asset.async_mode = False
-    asset.interpret_escapes = False
-    return asset
+    # Constructor keywords only: Apprise 2.3 made `secure_logging` a read-only property, and the
+    # constructor is the documented way to set every one of these on 2.x.
+    return AppriseAsset(
+        storage_mode="memory",
+        allow_templates=False,
+        secure_logging=True,
+        http_redirects=False,
+        async_mode=False,
+        interpret_escapes=False,
+    )
 
 
 @contextmanager
@@ -150,74 +143,63 @@ def validate_destination(url: str) -> str | None:
         return None
     detail = "; ".join(dict.fromkeys(collector.messages)) or "unsupported scheme or invalid parameters"
     reason = f"{describe_destination(url)}: Apprise cannot load this URL: {detail}"
-    return redact(reason, secrets)[:_MAX_ERROR]
+    return redact(reason, secrets)[:MAX_ERROR]
 
 
-def _failure_messages(result: AppriseResult) -> list[str]:
-    """Distinct WARNING+ messages captured for this call, in order."""
-    return list(dict.fromkeys(entry.message for entry in result.logs() if entry.level != "INFO"))
-
-
-def classify(result: AppriseResult, secrets: Sequence[str]) -> SendOutcome:
-    """Map an AppriseResult for a single-destination call to a SendOutcome."""
-    if result.status == AppriseResultStatus.SUCCESS:
-        return SendOutcome(ok=True, transient=False, error=None, retry_after=None)
-    messages = _failure_messages(result)
-    text = redact("; ".join(messages), secrets)[:_MAX_ERROR]
-    if result.status == AppriseResultStatus.NOMATCH:
-        return SendOutcome(False, False, text or "no Apprise service matched", None)
-    if result.status == AppriseResultStatus.TIMEOUT:
-        return SendOutcome(False, True, text or "timed out", None)
-    codes = [int(code) for code in _STATUS_RE.findall(" ".join(messages))]
-    if codes:
-        code = codes[-1]
-        transient = code >= 500 or code in _TRANSIENT_CODES
-    else:
-        # Unknown causes are retried: the outbox caps attempts, and a lost alert is worse.
-        lowered = text.lower()
-        transient = any(word in lowered for word in _TRANSIENT_WORDS) or not text
-    return SendOutcome(False, transient, text or f"delivery failed ({result.status.name})", None)
-
-
-def send(url: str, alert: RenderedAlert, *, idempotency_key: str, timeout_s: float = 10.0) -> SendOutcome:
-    """Deliver `alert` to the single destination `url` once (no Apprise retries) and classify the result.
-
-    Never raises for delivery problems; an unloadable URL is a permanent failure. `timeout_s` bounds
-    each socket connect/read, not the whole call.
-    """
-    register_schemes()
-    secrets = url_secrets(url)
-    with masked_logs(secrets):
-        try:
-            return _send_masked(url, alert, idempotency_key, timeout_s, secrets)
-        except Exception as exc:  # a plugin crash must become an outcome, not a task failure
-            error = redact(f"{describe_destination(url)}: {type(exc).__name__}: {exc}", secrets)
-            return SendOutcome(False, True, error[:_MAX_ERROR], None)
-
-
-def _send_masked(
-    url: str, alert: RenderedAlert, idempotency_key: str, timeout_s: float, secrets: Sequence[str]
-) -> SendOutcome:
-    asset = make_asset()
-    service = apprise.Apprise.instantiate(prepare_url(url, idempotency_key), asset=asset)
+def build_service(url: str, idempotency_key: str | None, timeout_s: float) -> NotifyBase | None:
+    """The configured Apprise plugin for one destination, exactly as a send uses it, or None when
+    Apprise cannot load the URL: no Apprise-level retries or rate limiting, our socket timeouts."""
+    service = apprise.Apprise.instantiate(prepare_url(url, idempotency_key), asset=make_asset())
     if service is None:
-        reason = validate_destination(url) or "Apprise cannot load this URL"
-        return SendOutcome(False, False, reason, None)
+        return None
     service.retry = 0
     service.request_rate_per_sec = 0
     service.socket_connect_timeout = timeout_s
     service.socket_read_timeout = timeout_s
-    notifier = apprise.Apprise(asset=asset)
+    return service
+
+
+def send(url: str, alert: RenderedAlert, *, idempotency_key: str, timeout_s: float = 10.0) -> SendOutcome:
+    """Deliver `alert` to the single destination `url` once (no Apprise retries) and classify it.
+
+    Never raises. A provider or network failure is TRANSIENT or PERMANENT with its cause named;
+    an unloadable URL is PERMANENT; any other exception is INTERNAL, logged once at ERROR with its
+    traceback. `timeout_s` bounds each socket connect/read, not the whole call.
+    """
+    register_schemes()
+    secrets = url_secrets(url)
+    label = describe_destination(url)
+    with masked_logs(secrets):
+        try:
+            return _send_masked(url, alert, idempotency_key, timeout_s, secrets, label)
+        except _NETWORK_ERRORS as exc:
+            error = redact(f"{label}: network error: {type(exc).__name__}: {exc}", secrets)
+            return SendOutcome(SendVerdict.TRANSIENT, error[:MAX_ERROR])
+        except Exception as exc:
+            error = redact(f"{label}: internal error: {type(exc).__name__}: {exc}", secrets)[:MAX_ERROR]
+            log.error("send to %s failed inside newswatch or Apprise, not retried: %s", label, error,
+                      exc_info=True)
+            return SendOutcome(SendVerdict.INTERNAL, error)
+
+
+def _send_masked(
+    url: str, alert: RenderedAlert, key: str, timeout_s: float, secrets: Sequence[str], label: str
+) -> SendOutcome:
+    service = build_service(url, key, timeout_s)
+    if service is None:
+        reason = validate_destination(url) or f"{label}: Apprise cannot load this URL"
+        return SendOutcome(SendVerdict.PERMANENT, reason)
+    notifier = apprise.Apprise(asset=service.asset)
     notifier.add(service)
     with recorded_responses() as seen:
         result = notifier.notify(
             body=alert.body, title=alert.title, notify_type=NotifyType.INFO, body_format=NotifyFormat.TEXT
         )
     try:
-        outcome = classify(result, secrets)
+        outcome = classify(result, seen, secrets, label)
     finally:
         result.close()
     wait = retry_after(seen)
     if outcome.ok or wait is None:
         return outcome
-    return SendOutcome(outcome.ok, outcome.transient, outcome.error, wait)
+    return SendOutcome(outcome.verdict, outcome.error, wait)

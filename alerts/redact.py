@@ -7,8 +7,11 @@ carry a destination URL must pass through `redact` / `RedactingFilter`.
 
 from __future__ import annotations
 
+import difflib
+import functools
 import logging
 import re
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import quote, quote_plus, unquote
@@ -93,16 +96,60 @@ def _variants(secret: str) -> set[str]:
     return {secret, plain, quote(plain, safe=""), quote_plus(plain)}
 
 
+class _ThisThreadOnly(logging.Filter):
+    """Drops the records of the thread that created it; other threads' records pass."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._thread = threading.get_ident()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.thread != self._thread
+
+
+_URL_TOKENS = re.compile(r"[/:@?&=,]|%3[Aa]|%40")
+
+
+@functools.lru_cache(maxsize=256)
+def plugin_private_parts(url: str) -> tuple[str, ...]:
+    """The parts of `url` that its own Apprise plugin hides in `url(privacy=True)` (the Pushover
+    user key, a Telegram bot token, a Gotify app token, …): the plugin knows its URL's layout,
+    which no heuristic does. Empty when Apprise cannot load the URL."""
+    import apprise
+
+    logger = logging.getLogger("apprise")
+    silence = _ThisThreadOnly()  # Apprise logs the URL it loads; nothing masks it yet
+    logger.filters = [*logger.filters, silence]
+    try:
+        service = apprise.Apprise.instantiate(url, asset=apprise.AppriseAsset(secure_logging=True))
+        if service is None:
+            return ()
+        plain = service.url(privacy=False)  # type: ignore[no-untyped-call]
+        private = service.url(privacy=True)  # type: ignore[no-untyped-call]
+    except Exception:  # noqa: BLE001 - an unloadable URL still gets the heuristics
+        return ()
+    finally:
+        logger.filters = [f for f in logger.filters if f is not silence]
+    ours, theirs = _URL_TOKENS.split(plain), _URL_TOKENS.split(private)
+    matcher = difflib.SequenceMatcher(a=ours, b=theirs, autojunk=False)
+    hidden = [ours[i] for op, i1, i2, _, _ in matcher.get_opcodes() if op != "equal" for i in range(i1, i2)]
+    return tuple(part for part in hidden if len(part) >= MIN_SECRET_LEN)
+
+
 def url_secrets(url: str) -> list[str]:
-    """Every secret-looking piece of an Apprise URL: password, token-like host/path parts, header and
-    GET-parameter values and token-like query values, in raw and percent-encoded spellings.
+    """Every secret piece of an Apprise URL: what its plugin hides when asked for a private URL,
+    plus password, token-like host/path parts, header and GET-parameter values and token-like
+    query values (Apprise shows path tokens and headers of generic webhooks), in raw and
+    percent-encoded spellings.
 
     Longest first; strings shorter than MIN_SECRET_LEN are left out.
     """
     parts = split_url(url)
     if parts is None or parts.scheme in LOCAL_SCHEMES:
         return []
-    found: list[str] = []
+    found: list[str] = list(plugin_private_parts(url))
+    if _token_like(unquote(parts.user)):
+        found.append(parts.user)  # token-style URLs put keys there (pover://USERKEY@TOKEN)
     if parts.password:
         found.append(parts.password)
     network = parts.scheme in NETWORK_HOST_SCHEMES
@@ -138,8 +185,11 @@ class RedactingFilter(logging.Filter):
     """
 
     def __init__(self, secrets: Iterable[str]) -> None:
+        """`secrets`: strings to mask; a destination URL among them also masks each of its secret
+        parts (a bot token logged on its own, a user key), not only the whole URL."""
         super().__init__()
-        self._pattern = compile_secrets(secrets)
+        pieces = (piece for secret in secrets for piece in (secret, *url_secrets(secret)))
+        self._pattern = compile_secrets(pieces)
 
     def _mask(self, text: str) -> str:
         return text if self._pattern is None else self._pattern.sub(MASK, text)
@@ -164,10 +214,12 @@ class RedactingFilter(logging.Filter):
 
 
 def quiet_apprise_logger() -> None:
-    """Make the `apprise` logger no more verbose than INFO (its DEBUG lines carry tokens).
+    """Make the `apprise` logger no more verbose than INFO (its DEBUG lines carry tokens), nor
+    than the root logger (so a WARNING service does not print a line per notification).
 
     An operator who really wants Apprise DEBUG output can lower the level again after this call.
     """
     logger = logging.getLogger("apprise")
-    if logger.level < logging.INFO:  # includes NOTSET, which would inherit a DEBUG root
-        logger.setLevel(logging.INFO)
+    floor = max(logging.INFO, logging.getLogger().getEffectiveLevel())
+    if logger.level < floor:  # includes NOTSET, which would inherit a DEBUG root
+        logger.setLevel(floor)

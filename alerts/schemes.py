@@ -82,7 +82,9 @@ def jsonl_send(
         append_line(path, json.dumps(record, ensure_ascii=False) + "\n")
     except OSError as exc:
         # Logged on the apprise logger so the failure reason lands in the AppriseResult logs.
-        log.warning("jsonl:// append to %s failed: %s", path, exc.strerror or type(exc).__name__)
+        cause = exc.strerror or type(exc).__name__
+        where = f" ({exc.filename})" if exc.filename and exc.filename != path else ""
+        log.warning("jsonl:// append to %s failed: %s%s", path, cause, where)
         return False
     return True
 

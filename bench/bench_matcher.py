@@ -1,24 +1,25 @@
-"""Matcher benchmark: throughput, compile time, memory, and a naive regex baseline in the same run.
+"""Matcher benchmark: throughput, compile time, memory, and a naive one-pass baseline in the same run.
 
 Run: .venv/bin/python bench/bench_matcher.py [--articles N] [--naive-articles N]
 Prints `key: value` lines and merges its keys into bench/results.json (other keys are kept; the
-extra figures as `matcher_detail_*`). Everything is generated deterministically (seed SEED).
+extra figures as `matcher_detail_*`). The big watchlist is generated deterministically (seed SEED).
 
 What is measured, exactly:
 
-* Corpus (``build_corpus``): N (default 1,000) distinct articles, ~3 MB of UTF-8; even ones Arabic
-  (a seed title + 8-18 paragraphs drawn from all five seeds, a quarter quoting English sentences),
-  odd ones English (16-32 sentences of bench/data/english_sentences.txt in paragraphs).
+* Corpus (``real_texts``, ``build_corpus``): real text only: the five seed articles and the text
+  extracted from every real article page in ../shared/realworld/pages (Arabic, English, Persian,
+  Hebrew, Urdu; read at run time, never copied here), taken in turn to make N (default 1,000)
+  articles, each with its own number appended. Without ../shared: the seeds alone (it says so).
 * Watchlists: the shipped one (newswatch.yaml), and a generated sparse 5,000-term one of ~500
   watches (``big_spec``: the shipped entities/concepts/watches, 100 topic concepts of topical
   corpus words and bigrams plus synthetic jargon, and entities with synthetic name-like terms).
 * matcher_articles_per_s / matcher_5k_articles_per_s: ``Matcher.match`` calls per CPU second of
   this process (``time.process_time``), median of 3 passes over the whole corpus; one call does all
   the work the worker relies on (normalise, scan, rules, scores, Hit records, snippets).
-* naive_5k_articles_per_s: the issue's baseline over the same corpus (one pass; it is slow): for
-  each watch one ``re`` alternation of the watch's plain terms as written, searched in the
-  lower-cased text (no normalisation, no boundaries). matcher_vs_naive_ratio = 5k matcher rate /
-  naive rate.
+* naive_5k_articles_per_s: the naive baseline over the same corpus, one honest pass per article:
+  one Aho-Corasick automaton over every plain term as written (lower-cased) of all watches, run
+  over the lower-cased text (no normalisation, no boundaries, no masks, no rules, no scores); a
+  watch fires when one of its terms is found. matcher_vs_naive_ratio = 5k matcher rate / naive rate.
 * matcher_compile_s: the larger of the two watchlists' compile times (median wall-clock of 3
   ``compile_watchlist`` calls); matcher_rss_mb: the larger RSS growth of a first compile.
 * seed_precision / seed_recall (and naive_*): watches fired on the five seeds against the gold
@@ -38,6 +39,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import ahocorasick_rs
 import psutil
 import yaml
 
@@ -48,42 +50,30 @@ from worker.matching import Matcher, compile_watchlist, normalize  # noqa: E402
 from worker.matching.schema import TermSpec, WatchlistSpec  # noqa: E402
 
 SEED = 20240517
+SHARED = ROOT.parent / "shared"
 
 
-def build_corpus(count: int, rng: random.Random) -> list[str]:
-    """Half Arabic, half English news articles, all distinct (checked).
+def real_texts(shared: Path = SHARED) -> list[str]:
+    """The five seed articles, then the text of every real article page in ``<shared>/realworld/pages``
+    (not the ground-truth files), extracted by ``worker.extract.extract_page`` as the worker would
+    (title line, blank line, body). The pages are read at run time and never copied here."""
+    from worker.extract import decode_body, extract_page
 
-    Arabic: a title from one seed, then 8-18 body paragraphs drawn from the paragraphs of all five
-    seeds, in random order; one article in four also quotes 1-3 English sentences. English: 16-32
-    sentences from bench/data/english_sentences.txt, grouped into paragraphs of 1-3 sentences.
-    """
-    seeds = [[x for x in p.read_text("utf-8").splitlines() if x.strip()]
-             for p in sorted((ROOT / "seeds").glob("00*.txt"))]
-    titles = [lines[0] for lines in seeds]
-    paragraphs = [x for lines in seeds for x in lines[1:]]
-    english = [x for x in (ROOT / "bench" / "data" / "english_sentences.txt").read_text("utf-8").splitlines()
-               if x.strip()]
-    corpus: list[str] = []
-    seen: set[str] = set()
-    while len(corpus) < count:
-        if len(corpus) % 2 == 0:
-            body = rng.sample(paragraphs, rng.randint(8, 18))
-            if rng.random() < 0.25:
-                body.insert(rng.randrange(len(body) + 1), " ".join(rng.sample(english, rng.randint(1, 3))))
-            text = "\n".join([rng.choice(titles), *body])
-        else:
-            picked = rng.sample(english, rng.randint(16, 32))
-            lines = [picked[0].rstrip(".")]
-            rest = picked[1:]
-            while rest:
-                size = rng.randint(1, 3)
-                lines.append(" ".join(rest[:size]))
-                rest = rest[size:]
-            text = "\n".join(lines)
-        if text not in seen:
-            seen.add(text)
-            corpus.append(text)
-    return corpus
+    texts = [p.read_text("utf-8") for p in sorted((ROOT / "seeds").glob("00*.txt"))]
+    for page in sorted((shared / "realworld" / "pages").glob("*.html")):
+        if ".expected" in page.name:
+            continue
+        extracted = extract_page(decode_body(page.read_bytes(), None), url=None)
+        if extracted is not None:
+            title = extracted.title or ""
+            texts.append(f"{title}\n\n{extracted.text}" if title else extracted.text)
+    return texts
+
+
+def build_corpus(count: int, texts: list[str]) -> list[str]:
+    """``count`` distinct articles: the real texts in turn, each copy with its own number appended
+    (so no whole-text cache can help)."""
+    return [f"{texts[i % len(texts)]}\n{i}" for i in range(count)]
 
 
 def shipped_spec() -> WatchlistSpec:
@@ -185,25 +175,34 @@ def throughput(run: Any, corpus: list[str], passes: int = 3) -> float:
 
 
 class Naive:
-    """Baseline: one regex alternation per watch over lower-cased text (terms as written)."""
+    """Baseline, one honest pass per article: a single Aho-Corasick automaton over every plain
+    term (as written, lower-cased) of every watch's concepts and entities, run over the lower-cased
+    text (no normalisation, no boundaries, no masks, no rule operators); a watch fires when any of
+    its terms is found."""
 
     def __init__(self, spec: WatchlistSpec) -> None:
-        self.rules: list[tuple[str, re.Pattern[str]]] = []
-        for watch in spec.watches:
-            ids = re.findall(r"[a-z0-9_]+", re.sub(r'"[^"]*"|NEAR/\d+|AND|OR|NOT', " ", watch.rule))
-            terms: list[str] = []
+        owners: dict[str, set[int]] = {}
+        for index, watch in enumerate(spec.watches):
+            ids = re.findall(r"[a-z0-9_]+", re.sub(r'"[^"]*"|NEAR/\d+|AND|OR|NOT|SENT', " ", watch.rule))
             for key in ids:
+                terms: list[str | TermSpec] = []
                 if key in spec.concepts:
-                    terms += [_text(t) for t in spec.concepts[key].terms + spec.concepts[key].weak]
+                    terms = spec.concepts[key].terms + spec.concepts[key].weak
                 elif key in spec.entities:
                     entity = spec.entities[key]
-                    terms += [_text(t) for t in entity.names + entity.adjectives + entity.metonyms]
-            pattern = "|".join(re.escape(t.lower()) for t in sorted(set(terms), key=len, reverse=True))
-            self.rules.append((watch.id, re.compile(pattern)))
+                    terms = entity.names + entity.adjectives + entity.metonyms
+                for term in terms:
+                    owners.setdefault(_text(term).lower(), set()).add(index)
+        self.patterns = sorted(p for p in owners if p)
+        self.watches = [frozenset(owners[p]) for p in self.patterns]
+        self.ids = [w.id for w in spec.watches]
+        self.automaton = ahocorasick_rs.AhoCorasick(self.patterns)
 
     def match(self, text: str) -> set[str]:
-        lowered = text.lower()
-        return {watch for watch, regex in self.rules if regex.search(lowered)}
+        fired: set[int] = set()
+        for index, _, _ in self.automaton.find_matches_as_indexes(text.lower(), overlapping=True):
+            fired |= self.watches[index]
+        return {self.ids[i] for i in fired}
 
 
 def _text(term: str | TermSpec) -> str:
@@ -236,7 +235,10 @@ def main() -> int:
     parser.add_argument("--naive-articles", type=int, default=0, help="0: the whole corpus (one pass)")
     args = parser.parse_args()
     rng = random.Random(SEED)
-    corpus = build_corpus(args.articles, rng)
+    if not (SHARED / "realworld" / "pages").is_dir():
+        print(f"corpus: {SHARED / 'realworld'} is absent: seeds only")
+    texts = real_texts()
+    corpus = build_corpus(args.articles, texts)
     megabytes = sum(len(t.encode()) for t in corpus) / 2**20
     shipped, shipped_compile, shipped_rss = compile_timed(shipped_spec())
     big = big_spec(corpus, rng)
@@ -254,7 +256,7 @@ def main() -> int:
     precision, recall = seed_quality(lambda text: {m.watch_id for m in mention.match(text)})
     naive_precision, naive_recall = seed_quality(Naive(shipped_spec()).match)
     extra = {
-        "corpus_articles": len(corpus), "corpus_mb": round(megabytes, 2),
+        "corpus_articles": len(corpus), "corpus_mb": round(megabytes, 2), "corpus_distinct_texts": len(texts),
         "shipped_forms": len(shipped.tables.surfaces), "big_terms": 5000, "big_watches": len(big.watches),
         "big_forms": len(big_matcher.tables.surfaces),
         "shipped_compile_s": round(shipped_compile, 3), "big_compile_s": round(big_compile, 3),

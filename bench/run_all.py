@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["bench_matcher.py", "bench_pipeline.py"]
+BENCHES = ["bench_matcher.py", "bench_quality.py", "bench_pipeline.py", "bench_stories.py"]
 
 
 def main() -> int:

@@ -30,12 +30,19 @@ SCRIPT_MARKERS = ("dataLayer", "adsbygoogle", "buildId", "MM_swapImage", "@conte
 
 @dataclass(frozen=True)
 class SeedMeta:
-    """How the site publishes one seed: template, section, byline and publication time."""
+    """How the site publishes one seed: template, section, byline and publication time.
+
+    `headline`: the article's own headline where the seed's first line is not one (page chrome, a
+    date line, or no headline at all); `chrome`: scraped page furniture (site name, date line,
+    share labels, repeated headline) that is not part of the article body.
+    """
 
     template: Template
     section: str
     author: str
     published: datetime
+    headline: str | None = None
+    chrome: tuple[str, ...] = ()
 
 
 def _tz(hours: int) -> timezone:
@@ -46,13 +53,19 @@ META: dict[str, SeedMeta] = {
     "000_6085b7264f9884e6": SeedMeta(wordpress, "أخبار العالم", "وكالات",
                                      datetime(2024, 1, 17, 10, 15, tzinfo=_tz(3))),
     "001_f29800354f5cf40f": SeedMeta(nextjs, "الشرق الأوسط", "محمود غراب",
-                                     datetime(2024, 1, 24, 14, 40, tzinfo=_tz(2))),
+                                     datetime(2024, 1, 24, 14, 40, tzinfo=_tz(2)),
+                                     headline="وزير الدفاع الروسي يزور إيران.. تعاون عسكري طويل الأمد بين موسكو وطهران",
+                                     chrome=("الموقع الرسمي | القاهرة الاخبارية", "• مشاركة :", "post-title")),
     "002_12ba7111f2471564": SeedMeta(table_layout, "تقارير", "فريق التحرير",
                                      datetime(2024, 2, 12, 8, 5, tzinfo=_tz(0))),
     "003_227bb4d96c4cbcfe": SeedMeta(microdata, "أخبار العالم", "وكالات",
-                                     datetime(2024, 5, 7, 16, 20, tzinfo=_tz(3))),
+                                     datetime(2024, 5, 7, 16, 20, tzinfo=_tz(3)),
+                                     headline="اتصالات متزايدة.. موسكو مستعدة لتعزيز التعاون العسكري مع طهران",
+                                     chrome=("الثلاثاء 7 مايو / مايو 2024", "Changed")),
+    # The seed has no headline of its own: this is the one its outlet would have printed.
     "004_c4a9f35214ecb214": SeedMeta(drupal, "سياسة دولية", "المستقلة",
-                                     datetime(2024, 10, 18, 11, 0, tzinfo=_tz(3))),
+                                     datetime(2024, 10, 18, 11, 0, tzinfo=_tz(3)),
+                                     headline="بوتين وبيزيشكيان يوقعان شراكة استراتيجية بين روسيا وإيران لمدة 20 عاماً"),
 }
 
 
@@ -69,11 +82,16 @@ def summarize(paragraphs: tuple[str, ...], limit: int = 300) -> str:
 
 
 def load_article(path: Path) -> Article:
-    """Read one seed: first line is the title, every other non-blank line is a paragraph (text unchanged)."""
+    """Read one seed: the title is its headline (the first line, unless META names the real one),
+    every other non-blank line that is neither the headline nor page chrome is a paragraph (text
+    unchanged)."""
     lines = path.read_text(encoding="utf-8").split("\n")
-    paragraphs = tuple(line.rstrip() for line in lines[1:] if line.strip())
     meta = META[path.stem]
-    return Article(stem=path.stem, title=lines[0].strip(), paragraphs=paragraphs, section=meta.section,
+    title = meta.headline or lines[0].strip()
+    body = lines if meta.headline and meta.headline not in lines[0] else lines[1:]
+    skip = {title, *meta.chrome}
+    paragraphs = tuple(line.rstrip() for line in body if line.strip() and line.strip() not in skip)
+    return Article(stem=path.stem, title=title, paragraphs=paragraphs, section=meta.section,
                    author=meta.author, published=meta.published, summary=summarize(paragraphs))
 
 

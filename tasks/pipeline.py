@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from worker.broker import POLLS, PROCESSING, SENDS
 from worker.delivery import send_delivery, send_time_limits, sweep
-from worker.guards import work_key
-from worker.polling import claim_due_feeds, poll_feed
-from worker.processing import fail_entry, process_entry
+from worker.polling import claim_due, poll_feed
+from worker.processing import entry_error, process_entry
+from worker.redelivery import work_key
 
 if TYPE_CHECKING:
     from worker.celery_app import NewswatchCelery
@@ -22,20 +23,23 @@ SCHEDULE, POLL, PROCESS, SEND, SWEEP = (
     "newswatch.send_delivery",
     "newswatch.sweep",
 )
-
+# Each task's queue (worker.broker): sends first, then polls, then the bulk processing work.
+ROUTES = {
+    SEND: {"queue": SENDS},
+    SWEEP: {"queue": SENDS},
+    SCHEDULE: {"queue": POLLS},
+    POLL: {"queue": POLLS},
+    PROCESS: {"queue": PROCESSING},
+}
 
 QUARANTINED = "quarantined"
 
 
-def quarantined(app: NewswatchCelery, task: Any, *, first_offer: bool = False) -> str | None:
+def quarantined(app: NewswatchCelery, task: Any) -> str | None:
     """Why this message's work is not run again (logged), or None: a task that kills its pool child
-    every time would otherwise be requeued forever (reject_on_worker_lost). `first_offer`: nothing
-    has tried this work before (an entry just stored by its poll), so unless the broker redelivers
-    the message there is no count to read."""
+    every time would otherwise be requeued forever (reject_on_worker_lost)."""
     request = task.request
     redelivered = bool((request.delivery_info or {}).get("redelivered"))
-    if first_offer and not redelivered:
-        return None
     deliveries = app.guard().admit(work_key(task.name, request.args), redelivered=redelivered)
     if deliveries is None:
         return None
@@ -48,7 +52,9 @@ def quarantined(app: NewswatchCelery, task: Any, *, first_offer: bool = False) -
 
 
 def register_pipeline_tasks(app: NewswatchCelery) -> None:
-    """Define the pipeline tasks on `app` (closures over the app, no module-level app)."""
+    """Define the pipeline tasks on `app` (closures over the app, no module-level app) and route
+    each to its queue."""
+    app.conf.task_routes = ROUTES
     _register_ingest(app)
     _register_outbox(app)
 
@@ -57,16 +63,17 @@ def _register_ingest(app: NewswatchCelery) -> None:
 
     @app.task(name=SCHEDULE)  # type: ignore[untyped-decorator]
     def schedule_due_feeds() -> int:
-        feed_ids = claim_due_feeds(app.runtime())
-        for feed_id in feed_ids:
-            app.send_task(POLL, args=[feed_id])
-        return len(feed_ids)
+        claims = claim_due(app.runtime())
+        for claim in claims:
+            app.send_task(POLL, args=[claim.feed_id, claim.claim])
+        return len(claims)
 
     @app.task(name=POLL, bind=True)  # type: ignore[untyped-decorator]
-    def poll(self: Any, feed_id: int) -> str:
+    def poll(self: Any, feed_id: int, claim: int | None = None) -> str:
+        # `claim`: the number `claim_due` gave this poll; a stale one drops out (superseded).
         if quarantined(app, self):
             return QUARANTINED
-        result = poll_feed(app.runtime(), feed_id)
+        result = poll_feed(app.runtime(), feed_id, claim)
         for entry_id in result.new_entry_ids:
             app.send_task(PROCESS, args=[entry_id])
         log.info("polled %s: %s, %d new", result.feed, result.outcome, len(result.new_entry_ids))
@@ -75,11 +82,13 @@ def _register_ingest(app: NewswatchCelery) -> None:
     @app.task(name=PROCESS, bind=True)  # type: ignore[untyped-decorator]
     def process(self: Any, entry_id: int, resent: bool = False) -> str:
         # `resent`: the sweeper offers the entry again (lost, deferred, or its task failed).
-        reason = quarantined(app, self, first_offer=not resent)
-        if reason is not None:
-            fail_entry(app.runtime(), entry_id, reason)
-            return QUARANTINED
-        result = process_entry(app.runtime(), entry_id)
+        # No broker-level quarantine: process_entry counts attempts in the store, whatever the
+        # broker and however an attempt ended (exception, time limit, dead process).
+        try:
+            result = process_entry(app.runtime(), entry_id)
+        except Exception as exc:  # recorded as the entry's reason, then Celery logs the failure
+            entry_error(app.runtime(), entry_id, f"{type(exc).__name__}: {exc}")
+            raise
         for delivery_id in result.delivery_ids:
             app.send_task(SEND, args=[delivery_id])
         return result.outcome

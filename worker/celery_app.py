@@ -18,14 +18,16 @@ from typing import Any
 from celery import Celery, Task, signals
 
 from alerts.redact import RedactingFilter, quiet_apprise_logger
+from worker.broker import VISIBILITY_TIMEOUT_S, broker_settings
 from worker.config import Settings
-from worker.guards import SAFE_REDIS_TRANSPORT, RedeliveryGuard, set_memory_limit, work_key
+from worker.kombu_internals import check_internals
+from worker.memlimit import set_memory_limit
+from worker.redelivery import RedeliveryGuard, work_key
 from worker.runtime import Runtime
 from worker.watchdog import ConsumptionWatchdog, redis_probe, watch
 
 log = logging.getLogger(__name__)
 
-VISIBILITY_TIMEOUT_S = 3600  # must exceed the hard time limit plus any queue wait
 TASK_SOFT_LIMIT_S, TASK_HARD_LIMIT_S = 90, 120
 # Test suites only: a module whose `register(app)` adds tasks (fault injection). Never set in production.
 EXTRA_TASKS_ENV = "NEWSWATCH_TEST_ONLY_TASKS_MODULE"
@@ -85,20 +87,10 @@ def make_celery(settings: Settings) -> NewswatchCelery:
     """Create the app, its configuration, its beat schedule and its tasks."""
     from tasks import register_tasks  # tasks depend on the app type defined here
 
+    check_internals()
     app = NewswatchCelery(settings)
     tick = settings.service.tick_seconds
-    transport: dict[str, Any] = {}  # the SQLAlchemy transport passes these to create_engine()
-    if settings.broker_url.startswith("redis://"):
-        app.conf.broker_transport = SAFE_REDIS_TRANSPORT
-    if settings.broker_url.startswith(("redis://", "rediss://")):
-        transport = {
-            "visibility_timeout": VISIBILITY_TIMEOUT_S,
-            "socket_connect_timeout": 5,
-            "socket_timeout": 30,
-            "socket_keepalive": True,
-            "health_check_interval": 25,
-            "retry_on_timeout": True,
-        }
+    app.conf.update(broker_settings(settings.broker_url))
     app.conf.update(
         task_serializer="json",
         result_serializer="json",
@@ -118,7 +110,6 @@ def make_celery(settings: Settings) -> NewswatchCelery:
         worker_redirect_stdouts=False,
         worker_hijack_root_logger=True,
         worker_send_task_events=False,
-        broker_transport_options=transport,
         visibility_timeout=VISIBILITY_TIMEOUT_S,
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -31,32 +32,75 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+    # `--config` is accepted before or after the subcommand; the subcommand's copy only applies
+    # when given (SUPPRESS), so `newswatch --config F match …` keeps F.
+    config = argparse.ArgumentParser(add_help=False)
+    config.add_argument(
+        "--config",
+        default=argparse.SUPPRESS,
+        help="configuration file (default: $NEWSWATCH_CONFIG or newswatch.yaml)",
+    )
     parser = argparse.ArgumentParser(prog="newswatch", description=__doc__)
     parser.add_argument("--config", help="configuration file (default: $NEWSWATCH_CONFIG or newswatch.yaml)")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
-    run = sub.add_parser("run", help="worker and beat in one process (Ctrl-C stops)")
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_text, parents=[config])
+
+    run = command("run", "worker and beat in one process (Ctrl-C stops)")
     run.add_argument("--once", action="store_true", help="one pass over everything due, then exit")
     run.add_argument("--concurrency", type=int, default=2)
+    run.add_argument("--verbose", action="store_true", help="show Celery's banner and per-task log lines")
     run.set_defaults(command=_cmd_run)
-    worker = sub.add_parser("worker", help="a Celery worker (run as many as you like)")
+    worker = command("worker", "a Celery worker (run as many as you like)")
     worker.add_argument("--concurrency", type=int, default=2)
-    worker.add_argument("--hostname", default=None, help="Celery node name (default: newswatch@HOST)")
+    worker.add_argument("--hostname", default=None, help="Celery node name (default: celery@HOST)")
     worker.set_defaults(command=_cmd_worker)
-    sub.add_parser("beat", help="the scheduler (run exactly one)").set_defaults(command=_cmd_beat)
-    check = sub.add_parser("check", help="validate the configuration and the watch examples")
+    command("beat", "the scheduler (run exactly one)").set_defaults(command=_cmd_beat)
+    check = command("check", "validate the configuration, the destinations and the watch examples")
     check.add_argument("--lock", type=Path, help="write the generated forms to this lock file")
     check.set_defaults(command=_cmd_check)
-    match = sub.add_parser("match", help="run the watches over local .txt/.html files")
+    match = command("match", "run the watches over local .txt/.html files")
     match.add_argument("--json", action="store_true", help="one JSON object per file, one per line")
     match.add_argument("paths", nargs="+", type=Path)
     match.set_defaults(command=_cmd_match)
-    alerts = sub.add_parser("alerts", help="recent alerts and their delivery state")
+    alerts = command("alerts", "recent alerts and their delivery state")
     alerts.add_argument("--limit", type=int, default=20)
-    alerts.set_defaults(command=_cmd_alerts)
-    sub.add_parser("feeds", help="each feed's state, last success and errors").set_defaults(
-        command=_cmd_feeds
+    alerts.add_argument(
+        "--retry-failed", action="store_true", help="offer every failed delivery again, with fresh attempts"
     )
+    alerts.set_defaults(command=_cmd_alerts)
+    command("feeds", "each feed's state, last success and errors").set_defaults(command=_cmd_feeds)
+    __import__("worker.stories.cli", fromlist=["add_parser"]).add_parser(sub)  # `newswatch stories`
     return parser
+
+
+def _refuse_broken_destinations(settings: Settings) -> bool:
+    """The start-up self-check: print one line per destination that cannot work; True if any."""
+    from alerts.selfcheck import check_channels
+
+    problems = check_channels(settings.channels)
+    for problem in problems:
+        print(f"newswatch: cannot start: {problem.line()}", file=sys.stderr)
+    return bool(problems)
+
+
+def _banner(settings: Settings, config: str | None) -> None:
+    """What the service is about to run on, in a few lines."""
+    from alerts.deliver import describe_destination
+
+    channels = ", ".join(
+        f"{name} ({', '.join(map(describe_destination, urls))})" for name, urls in settings.channels.items()
+    )
+    print(
+        f"newswatch: config {Path(config or os.environ.get('NEWSWATCH_CONFIG') or 'newswatch.yaml')}\n"
+        f"  store    {_mask_url(settings.database_url)}\n"
+        f"  broker   {_mask_url(settings.broker_url)}\n"
+        f"  feeds    {len(settings.feeds)}: {', '.join(f.name for f in settings.feeds) or '-'}\n"
+        f"  watches  {len(settings.watches)}\n"
+        f"  channels {channels or '-'}\n",
+        flush=True,
+    )
 
 
 def _setup_logging(settings: Settings) -> None:
@@ -69,29 +113,40 @@ def _setup_logging(settings: Settings) -> None:
 
 
 def _cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    if _refuse_broken_destinations(settings):
+        return 2
+    _banner(settings, args.config)
     if args.once:
-        from alerts.schemes import register_schemes
-        from worker.oneshot import run_once
-        from worker.runtime import Runtime
+        return _run_once(settings)
+    argv = ["worker", "--beat", f"--concurrency={args.concurrency}", *QUIET_WORKER]
+    if not args.verbose:  # no banner, no per-task lines: the alerts, warnings and errors only
+        argv = ["--quiet", *argv, "--loglevel=WARNING"]
+    return _celery(settings, argv)
 
-        _setup_logging(settings)
-        register_schemes()
-        rt = Runtime(settings)
-        try:
-            report = run_once(rt)
-        finally:
-            rt.close()
-        print(
-            f"newswatch: {report.feeds_polled} feed(s) polled, {report.entries_processed} new entr(ies), "
-            f"{report.alerts_sent} delivery(ies) sent, {report.deliveries_failed} not sent"
-        )
-        for error in report.feed_errors:
-            print(f"newswatch: feed error: {error}", file=sys.stderr)
-        return 0
-    return _celery(settings, ["worker", "--beat", f"--concurrency={args.concurrency}", *QUIET_WORKER])
+
+def _run_once(settings: Settings) -> int:
+    """One pass; exit status 1 when any delivery of the pass failed or is still pending."""
+    from worker.oneshot import run_once
+    from worker.runtime import Runtime
+
+    _setup_logging(settings)
+    rt = Runtime(settings)
+    try:
+        report = run_once(rt)
+    finally:
+        rt.close()
+    print(
+        f"newswatch: {report.feeds_polled} feed(s) polled, {report.entries_processed} new entr(ies), "
+        f"{report.alerts_sent} delivery(ies) sent, {report.deliveries_failed} not sent"
+    )
+    for error in report.feed_errors:
+        print(f"newswatch: feed error: {error}", file=sys.stderr)
+    return 1 if report.deliveries_failed else 0
 
 
 def _cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    if _refuse_broken_destinations(settings):
+        return 2
     argv = ["worker", f"--concurrency={args.concurrency}", *QUIET_WORKER]
     if args.hostname:
         argv.append(f"--hostname={args.hostname}")
@@ -113,16 +168,19 @@ def _celery(settings: Settings, argv: list[str]) -> int:
     sync_feeds(rt)  # the store mirrors the configuration before any task runs
     rt.close()
     app = make_celery(settings)
+    if not any(a.startswith("--loglevel") for a in argv):
+        argv = [*argv, f"--loglevel={settings.service.log_level}"]
     code: int | str | None = 0
     try:
-        app.start([*argv, f"--loglevel={settings.service.log_level}"])
+        app.start(argv)
     except SystemExit as exc:
         code = exc.code
     return app.exit_code or (code if isinstance(code, int) else 1)
 
 
 def _cmd_check(settings: Settings, args: argparse.Namespace) -> int:
-    from alerts.deliver import describe_destination, validate_destination
+    from alerts.deliver import describe_destination
+    from alerts.selfcheck import check_destination
     from worker.matching import WatchlistError, compile_watchlist
     from worker.matching.report import check_watchlist
 
@@ -137,7 +195,7 @@ def _cmd_check(settings: Settings, args: argparse.Namespace) -> int:
     print(f"channels ({len(settings.channels)}):")
     for name, urls in settings.channels.items():
         for url in urls:
-            problem = validate_destination(url)
+            problem = check_destination(url)
             status |= problem is not None
             print(f"  {name}: {describe_destination(url)}" + (f"  ERROR: {problem}" if problem else ""))
     try:
@@ -157,10 +215,14 @@ def _cmd_match(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_alerts(settings: Settings, args: argparse.Namespace) -> int:
+    from worker.delivery import retry_failed
     from worker.inspect import recent_alerts
     from worker.runtime import Runtime
 
     rt = Runtime(settings)
+    if args.retry_failed:
+        count = retry_failed(rt)
+        print(f"newswatch: {count} failed delivery(ies) offered again; a running worker sends them")
     for alert in recent_alerts(rt, args.limit):
         print(f"{_when(alert.created_at)}  {alert.watch_id}  {alert.title}  ({alert.source})")
         for label, state, error in alert.deliveries:

@@ -11,12 +11,23 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from worker.matching.schema import WatchlistSpec
+from worker.net.allow import HostAllowlist, normalise_allowed_host
+from worker.stories.settings import StoriesSpec
 
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 NAME = r"^[A-Za-z0-9_.-]{1,64}$"
@@ -41,6 +52,9 @@ class ServiceSpec(_Strict):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     memory_limit_mb: int = Field(default=1536, ge=256)  # address-space ceiling per worker process
     consumer_stall_s: float = Field(default=90.0, ge=0)  # Redis: exit after a consumer stall; 0 = off
+    # Key of the hash that names destinations in the store; default: data_dir/destination.key
+    # (created on first use). Workers on several machines must share it: set it from the environment.
+    destination_key: str | None = Field(default=None, min_length=16)
 
 
 class FetchSpec(_Strict):
@@ -83,7 +97,10 @@ class FeedSpec(_Strict):
     path: Path | None = None
     interval: int = Field(default=900, ge=10, le=86_400)
     channels: list[str] = []
-    allow_private: bool = False
+    # Hosts (names, IP addresses, CIDR networks) this feed, its links and their redirects may
+    # reach on private addresses; everything else stays public-only.
+    allow_hosts: list[Annotated[str, AfterValidator(normalise_allowed_host)]] = []
+    allow_private: bool = False  # shorthand for `allow_hosts: [<the host of url>]`
 
     @model_validator(mode="after")
     def _one_source(self) -> FeedSpec:
@@ -91,7 +108,18 @@ class FeedSpec(_Strict):
             raise ValueError("give exactly one of `url` or `path`")
         if self.url is not None and not re.match(r"^https?://[^\s/]+", self.url, re.IGNORECASE):
             raise ValueError("`url` must be an http:// or https:// URL")
+        if self.allow_private and self.url is None:
+            raise ValueError("`allow_private` needs a `url` (it allows that URL's host)")
         return self
+
+    @property
+    def allowlist(self) -> HostAllowlist:
+        """The hosts this feed may reach on non-public addresses (`allow_hosts`, and the URL's
+        host with `allow_private`)."""
+        hosts = list(self.allow_hosts)
+        if self.allow_private and self.url is not None:
+            hosts.append(urlsplit(self.url).hostname or "")
+        return HostAllowlist.parse(hosts)
 
     @property
     def source(self) -> str:
@@ -108,6 +136,7 @@ class Settings(WatchlistSpec):
     fetch: FetchSpec = FetchSpec()
     delivery: DeliverySpec = DeliverySpec()
     health: HealthSpec = HealthSpec()
+    stories: StoriesSpec = StoriesSpec()
     feeds: list[FeedSpec] = []
     channels: dict[str, list[str]] = {}
     default_channels: list[str] = []

@@ -19,7 +19,7 @@ from sqlalchemy import and_, or_, select, update
 from alerts.deliver import send
 from alerts.render import AlertContent, render_alert
 from worker.config import Settings
-from worker.outbox import destination_key
+from worker.outbox import destination_keys
 from worker.polling import stale_new_entries
 from worker.runtime import Runtime
 from worker.schema import alerts, articles, deliveries
@@ -86,9 +86,8 @@ def send_delivery(rt: Runtime, delivery_id: int) -> SendResult:
             .join(articles, articles.c.id == alerts.c.article_id)
             .where(deliveries.c.id == delivery_id)
         ).one()
-    url = next(
-        (u for u in rt.settings.destinations(row.channel) if destination_key(u) == row.destination), None
-    )
+    configured = rt.settings.destinations(row.channel)
+    url = next((u for u in configured if row.destination in destination_keys(rt.settings, u)), None)
     if url is None:
         return _finish(rt, delivery_id, lease_until, "failed", "destination is no longer configured")
     if row.attempts > len(rt.settings.delivery.backoff_s) + 1:  # only a send that died mid-way gets here
@@ -163,6 +162,19 @@ def _finish(
     if state != "sent":
         log.warning("delivery %s: %s", state, error, extra={"delivery_id": delivery_id})
     return SendResult(delivery_id, state, error)
+
+
+def retry_failed(rt: Runtime) -> int:
+    """Offer every `failed` delivery again with a fresh attempt count (after the operator fixed
+    the cause, e.g. upgraded a broken installation); the sweeper enqueues them. Returns how many."""
+    now = rt.clock()
+    with rt.engine.begin() as conn:
+        count: int = conn.execute(
+            update(deliveries)
+            .where(deliveries.c.state == "failed")
+            .values(state="pending", attempts=0, next_attempt_at=now, enqueued_at=None, lease_until=0.0)
+        ).rowcount
+    return count
 
 
 def sweep(rt: Runtime) -> SweepResult:

@@ -7,9 +7,12 @@ The state lives in the store (works the same on SQLite and PostgreSQL):
 
 A request takes a slot with conditional UPDATEs in one transaction (pacing row first, which
 serialises competing takers of the same host on both backends), and gives it back when it is
-done. A crashed holder's slot frees itself when its lease expires. Times are wall-clock
-(`time.time`), not the runtime's injectable clock: politeness is about real seconds between
-real requests across processes.
+done. A crashed holder's slot frees itself when its lease expires. `host_pace` makes the fetcher
+take the slot of every host it actually contacts, redirect hops included, and (for article
+pages) a 429/503 answer with Retry-After pushes that host's `next_start_at` back, so every worker
+leaves the host alone until then. A feed's own Retry-After is kept on the feed (`next_check_at`).
+Times are wall-clock (`time.time`), not the runtime's injectable clock: politeness is about real
+seconds between real requests across processes.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -26,6 +29,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import Engine
 
 from worker.config import FetchSpec
+from worker.net import FetchError
 from worker.schema import host_pacing, host_slots
 from worker.store import insert_ignore
 
@@ -43,11 +47,13 @@ class HostLease:
 
 @dataclass(frozen=True)
 class HostLimits:
-    """The per-host budget: `concurrency` slots, `spacing_s` between starts, `lease_s` per hold."""
+    """The per-host budget: `concurrency` slots, `spacing_s` between starts, `lease_s` per hold;
+    a host's Retry-After is honoured up to `max_backoff_s`."""
 
     concurrency: int
     spacing_s: float
     lease_s: float
+    max_backoff_s: float = 86_400.0
 
 
 class HostBusy(Exception):
@@ -61,7 +67,9 @@ class HostBusy(Exception):
 
 def limits_for(fetch: FetchSpec) -> HostLimits:
     """The per-host budget from the fetch settings; a slot outlives the longest possible fetch."""
-    return HostLimits(fetch.per_host_concurrency, fetch.per_host_spacing_s, fetch.deadline_s + 30.0)
+    return HostLimits(
+        fetch.per_host_concurrency, fetch.per_host_spacing_s, fetch.deadline_s + 30.0, fetch.max_backoff_s
+    )
 
 
 def host_key(url: str) -> str | None:
@@ -167,6 +175,41 @@ def host_slot(engine: Engine, url: str, limits: HostLimits, *, wait_s: float) ->
         yield lease
     finally:
         release(engine, lease)
+
+
+Pace = Callable[[str], AbstractContextManager[object]]
+
+
+def host_pace(engine: Engine, limits: HostLimits, *, wait_s: float, retry_after: bool = False) -> Pace:
+    """For the fetcher: hold a slot of each host it contacts (redirect hops included) while that
+    request runs; with `retry_after`, back the host off when it answers 429/503 with Retry-After."""
+
+    @contextmanager
+    def held(host: str) -> Iterator[object]:
+        name = host.lower().rstrip(".")
+        lease = acquire(engine, name, limits, wait_s=wait_s)
+        try:
+            yield lease
+        except FetchError as exc:
+            if retry_after and exc.status in (429, 503) and exc.retry_after:
+                back_off(engine, name, min(exc.retry_after, limits.max_backoff_s))
+            raise
+        finally:
+            release(engine, lease)
+
+    return held
+
+
+def back_off(engine: Engine, host: str, seconds: float, *, now: float | None = None) -> None:
+    """No request to `host` starts for `seconds` (only ever pushes the next start later)."""
+    until = (time.time() if now is None else now) + seconds
+    with engine.begin() as conn:
+        insert_ignore(conn, host_pacing, [{"host": host, "next_start_at": 0.0}], returning=host_pacing.c.host)
+        conn.execute(
+            update(host_pacing)
+            .where(host_pacing.c.host == host, host_pacing.c.next_start_at < until)
+            .values(next_start_at=until)
+        )
 
 
 def _ensure_rows(engine: Engine, host: str, concurrency: int) -> None:

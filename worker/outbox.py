@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import hmac
+import os
+import secrets
+import time
 from collections.abc import Iterable
+from pathlib import Path
 
 from sqlalchemy.engine import Connection
 
@@ -12,10 +18,47 @@ from worker.config import Settings
 from worker.schema import deliveries
 from worker.store import insert_ignore
 
+KEY_FILE = "destination.key"
 
-def destination_key(url: str) -> str:
-    """A stable, secret-free identifier of one destination URL."""
-    return hashlib.sha256(url.encode()).hexdigest()[:24]
+
+def destination_key(settings: Settings, url: str) -> str:
+    """A stable, secret-free identifier of one destination URL: a keyed hash, so that someone
+    who can read the store cannot confirm a guessed URL (a bot token, a webhook) against it."""
+    return hmac.new(_hash_key(settings), url.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def destination_keys(settings: Settings, url: str) -> frozenset[str]:
+    """Every identifier a stored delivery to `url` may carry: the keyed hash, and the unkeyed
+    SHA-256 prefix of releases before it (their pending rows still deliver after an upgrade)."""
+    return frozenset({destination_key(settings, url), hashlib.sha256(url.encode()).hexdigest()[:24]})
+
+
+def _hash_key(settings: Settings) -> bytes:
+    if settings.service.destination_key:
+        return settings.service.destination_key.encode()
+    return _key_file(settings.service.data_dir / KEY_FILE)
+
+
+@functools.lru_cache(maxsize=8)
+def _key_file(path: Path) -> bytes:
+    """The key in `path`, created (mode 0600, 32 random bytes) by whichever process gets there
+    first; the others read what it wrote."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(100):  # the creator may not have written it yet
+            key = path.read_bytes().strip()
+            if key:
+                return key
+            time.sleep(0.01)
+        raise RuntimeError(f"{path} is empty: delete it or set service.destination_key") from None
+    key = secrets.token_hex(32).encode()
+    with os.fdopen(fd, "wb") as out:
+        out.write(key)
+        out.flush()
+        os.fsync(out.fileno())
+    return key
 
 
 def add_deliveries(
@@ -34,7 +77,7 @@ def add_deliveries(
         {
             "alert_id": alert_id,
             "channel": channel,
-            "destination": destination_key(url),
+            "destination": destination_key(settings, url),
             "label": f"{channel}: {describe_destination(url)}",
             "state": "pending",
             "next_attempt_at": now,

@@ -2,12 +2,20 @@
 
 Contracts:
 - `sync_feeds` makes the `feeds` table mirror the configuration (by name).
-- `claim_due_feeds` hands each due feed to exactly one caller per interval, whatever the number
-  of beat processes (a conditional UPDATE on `lease_until`).
-- `poll_feed` returns the ids of entries it stored for the first time; running it twice stores
-  nothing twice. Errors are recorded on the feed with a readable reason and a capped, jittered
-  backoff; a feed is never disabled.
-- Every network fetch holds a per-host slot (`worker.hosts`): when the host is busy beyond a short
+- `claim_due` hands each due feed to exactly one caller per interval, whatever the number
+  of beat processes (a conditional UPDATE on `lease_until`), as a numbered `FeedClaim` that the
+  poll message carries. When a claim's lease (`LEASE_S`) runs out before its poll starts (a
+  backlog in the queue), the next tick claims the feed again under a new number.
+- `poll_feed` starts only with a conditional UPDATE that no other poll of the feed can pass at
+  the same time: no poll of the feed is running (`polling_until`), and the message's claim is
+  the latest one or the feed is still due. Starting consumes the claim, so every other message
+  queued for the feed (older claims, duplicates) drops out as `superseded` once the feed is
+  polled: one fetch per feed per interval whatever the queue wait. `poll_feed` returns the ids
+  of entries it stored for the first time; running it twice stores nothing twice. Errors are
+  recorded on the feed with a readable reason and a capped, jittered backoff; a feed is never
+  disabled.
+- Every request holds a slot of the host it contacts, redirect hops included (`worker.hosts`),
+  and the host's back-off after an article page's 429/503 applies: when a host is busy beyond a short
   wait the poll is not an error — the feed is simply rescheduled a little later via
   `next_check_at`, so no worker sleeps long and no long Celery countdown exists.
 - After every poll the feed's health is observed (`worker.health`): at most one operator notice
@@ -20,15 +28,16 @@ import hashlib
 import logging
 import random
 from dataclasses import dataclass
-from typing import Any
+from enum import StrEnum
+from typing import Any, NamedTuple
 
-from sqlalchemy import select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.engine import Row
 
 from worker.config import FeedSpec
 from worker.feedparse import FeedEntry, FeedParseError, parse_feed
 from worker.health import observe
-from worker.hosts import HostBusy, host_slot, limits_for
+from worker.hosts import HostBusy, host_pace, limits_for
 from worker.net import FetchError, NotModified
 from worker.runtime import Runtime
 from worker.schema import entries, feeds
@@ -41,13 +50,31 @@ LEASE_S = 120.0
 POLL_HOST_WAIT_S = 2.0  # a poll waits this long for a busy host, then is rescheduled instead
 
 
+class PollOutcome(StrEnum):
+    """What one poll did."""
+
+    FETCHED = "fetched"
+    NOT_MODIFIED = "not-modified"
+    UNCHANGED = "unchanged"  # 200 with the body of the last fetch
+    ERROR = "error"
+    DEFERRED = "deferred"  # host busy: rescheduled a little later
+    UNKNOWN = "unknown"  # no such feed (any more)
+    SUPERSEDED = "superseded"  # another poll holds or used up the feed's claim: nothing done
+
+
+class FeedClaim(NamedTuple):
+    """A feed handed out for polling: `claim` is its number, carried by the poll message."""
+
+    feed_id: int
+    claim: int
+
+
 @dataclass(frozen=True)
 class PollResult:
-    """What one poll did: `outcome` is fetched | not-modified | unchanged | error | deferred
-    (host busy, rescheduled) | unknown. `notice_ids` are feed-health notice deliveries created."""
+    """What one poll did. `notice_ids` are feed-health notice deliveries created."""
 
     feed: str
-    outcome: str
+    outcome: PollOutcome
     new_entry_ids: tuple[int, ...] = ()
     error: str | None = None
     notice_ids: tuple[int, ...] = ()
@@ -72,11 +99,11 @@ def sync_feeds(rt: Runtime) -> None:
                 )
 
 
-def claim_due_feeds(rt: Runtime, *, force: bool = False) -> list[int]:
+def claim_due(rt: Runtime, *, force: bool = False) -> list[FeedClaim]:
     """Claim every configured feed whose next check is due (all of them with `force`)."""
     now = rt.clock()
     names = [f.name for f in rt.settings.feeds]
-    claimed: list[int] = []
+    claimed: list[FeedClaim] = []
     with rt.engine.begin() as conn:
         due = select(feeds.c.id).where(feeds.c.name.in_(names), feeds.c.lease_until <= now)
         if not force:
@@ -85,25 +112,56 @@ def claim_due_feeds(rt: Runtime, *, force: bool = False) -> list[int]:
             won = conn.execute(
                 update(feeds)
                 .where(feeds.c.id == feed_id, feeds.c.lease_until <= now)
-                .values(lease_until=now + LEASE_S)
-            )
-            if won.rowcount == 1:
-                claimed.append(feed_id)
+                .values(lease_until=now + LEASE_S, claim=func.coalesce(feeds.c.claim, 0) + 1)
+                .returning(feeds.c.claim)
+            ).scalar()
+            if won is not None:
+                claimed.append(FeedClaim(feed_id, int(won)))
     return claimed
 
 
-def poll_feed(rt: Runtime, feed_id: int) -> PollResult:
-    """Fetch and parse one feed; store new entries; schedule the next check; observe health."""
+def claim_due_feeds(rt: Runtime, *, force: bool = False) -> list[int]:
+    """The ids of the feeds `claim_due` claimed (for in-process callers that poll at once)."""
+    return [c.feed_id for c in claim_due(rt, force=force)]
+
+
+def poll_feed(rt: Runtime, feed_id: int, claim: int | None = None) -> PollResult:
+    """Fetch and parse one feed; store new entries; schedule the next check; observe health.
+
+    `claim` is the number from `claim_due`; None (an in-process caller that has just claimed)
+    skips the claim check but not the one-poll-at-a-time check."""
     with rt.engine.connect() as conn:
         row = conn.execute(select(feeds).where(feeds.c.id == feed_id)).one_or_none()
     spec = rt.feed_spec(row.name) if row is not None else None
     if row is None or spec is None:
-        return PollResult(feed=str(feed_id), outcome="unknown")
+        return PollResult(feed=str(feed_id), outcome=PollOutcome.UNKNOWN)
+    if not _start(rt, feed_id, claim):
+        log.info("poll dropped: claim %s of feed %s is superseded", claim, spec.name)
+        return PollResult(feed=spec.name, outcome=PollOutcome.SUPERSEDED)
     result = _poll(rt, row, spec)
-    if result.outcome in ("deferred", "unknown"):
+    if result.outcome in (PollOutcome.DEFERRED, PollOutcome.UNKNOWN):
         return result
     notices = observe(rt, feed_id, new_entries=len(result.new_entry_ids))
     return PollResult(result.feed, result.outcome, result.new_entry_ids, result.error, notices)
+
+
+def _start(rt: Runtime, feed_id: int, claim: int | None) -> bool:
+    """Take the feed's running-poll lease if this poll may run (see the module docstring)."""
+    now = rt.clock()
+    cond = [feeds.c.id == feed_id, func.coalesce(feeds.c.polling_until, 0.0) <= now]
+    if claim is not None:
+        cond.append(or_(feeds.c.claim == claim, feeds.c.next_check_at <= now))
+    with rt.engine.begin() as conn:
+        won: int = conn.execute(
+            update(feeds)
+            .where(*cond)
+            .values(
+                polling_until=now + LEASE_S,
+                lease_until=now + LEASE_S,
+                claim=func.coalesce(feeds.c.claim, 0) + 1,
+            )
+        ).rowcount
+    return won == 1
 
 
 def _poll(rt: Runtime, row: Row[Any], spec: FeedSpec) -> PollResult:
@@ -112,36 +170,36 @@ def _poll(rt: Runtime, row: Row[Any], spec: FeedSpec) -> PollResult:
     # some servers keep a stale ETag: fetch unconditionally now and then
     conditional = (row.last_full_fetch_at or 0.0) > now - rt.settings.fetch.full_fetch_every_s
     try:
-        with host_slot(rt.engine, row.source, limits_for(rt.settings.fetch), wait_s=POLL_HOST_WAIT_S):
-            got = read_source(
-                rt.fetcher,
-                row.source,
-                feed=spec,
-                fetch=rt.settings.fetch,
-                max_bytes=rt.settings.fetch.feed_max_bytes,
-                accept=FEED_ACCEPT,
-                etag=row.etag if conditional else None,
-                last_modified=row.last_modified if conditional else None,
-            )
+        got = read_source(
+            rt.fetcher,
+            row.source,
+            feed=spec,
+            fetch=rt.settings.fetch,
+            max_bytes=rt.settings.fetch.feed_max_bytes,
+            accept=FEED_ACCEPT,
+            etag=row.etag if conditional else None,
+            last_modified=row.last_modified if conditional else None,
+            pace=host_pace(rt.engine, limits_for(rt.settings.fetch), wait_s=POLL_HOST_WAIT_S),
+        )
         if isinstance(got, NotModified):
             _record_success(rt, feed_id, spec, now, full=False)
-            return PollResult(feed=spec.name, outcome="not-modified")
+            return PollResult(feed=spec.name, outcome=PollOutcome.NOT_MODIFIED)
         body_hash = hashlib.sha256(got.body).hexdigest()
         if body_hash == row.body_hash:
             _record_success(rt, feed_id, spec, now, full=not conditional, etag=got.etag, lm=got.last_modified)
-            return PollResult(feed=spec.name, outcome="unchanged")
+            return PollResult(feed=spec.name, outcome=PollOutcome.UNCHANGED)
         parsed = parse_feed(
             got.body, base_url=got.url, headers=got.headers, max_entries=rt.settings.fetch.max_entries
         )
     except HostBusy as busy:
         _reschedule(rt, feed_id, now + min(max(busy.retry_in, 1.0), float(spec.interval)))
         log.info("feed poll deferred", extra={"feed": spec.name, "reason": str(busy)})
-        return PollResult(feed=spec.name, outcome="deferred")
+        return PollResult(feed=spec.name, outcome=PollOutcome.DEFERRED)
     except (FetchError, FeedParseError) as exc:
         retry_after = exc.retry_after if isinstance(exc, FetchError) else None
         _record_error(rt, feed_id, spec, now, exc.reason, retry_after)
         log.warning("feed poll failed", extra={"feed": spec.name, "reason": exc.reason})
-        return PollResult(feed=spec.name, outcome="error", error=exc.reason)
+        return PollResult(feed=spec.name, outcome=PollOutcome.ERROR, error=exc.reason)
     for warning in parsed.warnings:
         log.info("feed warning", extra={"feed": spec.name, "reason": warning})
     new_ids = _store_entries(rt, feed_id, parsed.entries, now)
@@ -156,12 +214,16 @@ def _poll(rt: Runtime, row: Row[Any], spec: FeedSpec) -> PollResult:
         body_hash=body_hash,
         ttl=parsed.ttl_seconds,
     )
-    return PollResult(feed=spec.name, outcome="fetched", new_entry_ids=tuple(new_ids))
+    return PollResult(feed=spec.name, outcome=PollOutcome.FETCHED, new_entry_ids=tuple(new_ids))
 
 
 def _reschedule(rt: Runtime, feed_id: int, at: float) -> None:
     with rt.engine.begin() as conn:
-        conn.execute(update(feeds).where(feeds.c.id == feed_id).values(lease_until=0.0, next_check_at=at))
+        conn.execute(
+            update(feeds)
+            .where(feeds.c.id == feed_id)
+            .values(lease_until=0.0, polling_until=0.0, next_check_at=at)
+        )
 
 
 def _store_entries(rt: Runtime, feed_id: int, found: tuple[FeedEntry, ...], now: float) -> list[int]:
@@ -203,6 +265,7 @@ def _record_success(
         "error_streak": 0,
         "last_error": None,
         "lease_until": 0.0,
+        "polling_until": 0.0,
         "next_check_at": now + max(spec.interval, min(ttl or 0, rt.settings.fetch.max_backoff_s)),
     }
     if etag is not None or lm is not None or body_hash is not None:
@@ -231,6 +294,7 @@ def _record_error(
                 error_streak=streak,
                 last_error=reason[:2000],
                 lease_until=0.0,
+                polling_until=0.0,
                 next_check_at=now + delay,
             )
         )

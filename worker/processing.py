@@ -5,11 +5,18 @@ tasks halves throughput). Everything the call writes — the article, its alerts
 and the entry's `done` state — is committed in one transaction, so a crash either leaves nothing
 (the redelivered task redoes it) or everything (the outbox sweeper finishes the sending).
 
-The page fetch holds a per-host slot (`worker.hosts`). When the host stays busy beyond a short
+The page fetch holds a slot of each host it contacts (`worker.hosts`; a 429/503 with Retry-After
+backs that host off, and the entry falls back to the feed text). When a host stays busy beyond a short
 wait, nothing is written except a fresh `enqueued_at`: the entry stays `new` and the sweeper
 hands it out again after `delivery.requeue_after_s` (outcome `deferred`), so no worker sleeps
-long. A page that cannot be fetched or yields no text falls back to the feed's own text. An entry
-whose processing keeps killing its worker process ends `failed` (`fail_entry`), never re-offered.
+long. A page that cannot be fetched or yields no text falls back to the feed's own text.
+
+Attempts are counted in the store (`entries.attempts`), whatever the broker and however an
+attempt ended: an exception or soft time limit (its reason is kept by `entry_error`, which also
+ends the processing lease so the sweeper offers the entry again soon), a dead pool process or a
+hard time limit (the broker redelivers, or the sweeper re-offers once the lease ends). An entry
+that has used `MAX_ATTEMPTS` ends `failed` with the last reason and is never offered again. A
+deferral (host busy) is not an attempt.
 """
 
 from __future__ import annotations
@@ -19,11 +26,12 @@ import logging
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection, Row
 
+from worker.article_keys import article_key, page_canonical
 from worker.extract import ExtractedText, decode_body, detect_language, extract_page
-from worker.hosts import HostBusy, host_slot, limits_for
+from worker.hosts import HostBusy, host_pace, limits_for
 from worker.matching import WatchMatch
 from worker.net import FetchError, NotModified
 from worker.outbox import add_deliveries
@@ -38,6 +46,8 @@ PAGE_HOST_WAIT_S = 5.0  # an article fetch waits this long for a busy host, then
 # While an entry is being processed the sweeper must not hand it out again: processing holds it
 # this long (the task's hard time limit), after which a crashed attempt is re-enqueued.
 PROCESS_LEASE_S = 120.0
+MAX_ATTEMPTS = 3  # processing attempts of one entry before it ends `failed`
+_NO_REASON = "its worker process died each time (crash, memory limit or hard time limit)"
 
 
 @dataclass(frozen=True)
@@ -45,7 +55,7 @@ class ProcessResult:
     """Outcome of one entry: `delivery_ids` are the outbox rows created, to send now."""
 
     entry_id: int
-    outcome: str  # processed | duplicate | done-already | failed-already | deferred | unknown
+    outcome: str  # processed | duplicate | done-already | failed-already | deferred | failed | unknown
     article_id: int | None = None
     watches: tuple[str, ...] = ()
     delivery_ids: tuple[int, ...] = ()
@@ -63,23 +73,34 @@ def process_entry(rt: Runtime, entry_id: int) -> ProcessResult:
         return ProcessResult(entry_id, "unknown")
     if entry.state != "new":
         return ProcessResult(entry_id, f"{entry.state}-already", entry.article_id)
-    url_key = entry.canonical_link or f"entry:{entry.feed_id}:{entry.key}"
+    link = entry.canonical_link or entry.link
+    url_key = article_key(link) if link else f"entry:{entry.feed_id}:{entry.key}"
     with rt.engine.begin() as conn:
         existing = conn.execute(select(articles.c.id).where(articles.c.url_key == url_key)).scalar()
         if existing is not None:
             _mark_done(conn, entry_id, existing)
             return ProcessResult(entry_id, "duplicate", existing)
-    with rt.engine.begin() as conn:
-        conn.execute(
-            update(entries).where(entries.c.id == entry_id).values(enqueued_at=rt.clock() + PROCESS_LEASE_S)
-        )
+    if not _start_attempt(rt, entry_id):
+        return ProcessResult(entry_id, "failed")
     try:
-        title, body, lang, origin, note = _article_text(rt, entry)
+        title, body, lang, origin, note, canonical = _article_text(rt, entry)
     except HostBusy as busy:
         with rt.engine.begin() as conn:
-            conn.execute(update(entries).where(entries.c.id == entry_id).values(enqueued_at=rt.clock()))
+            conn.execute(
+                update(entries)
+                .where(entries.c.id == entry_id)
+                .values(enqueued_at=rt.clock(), attempts=func.coalesce(entries.c.attempts, 1) - 1)
+            )
         log.info("article fetch deferred", extra={"entry_id": entry_id, "reason": str(busy)})
         return ProcessResult(entry_id, "deferred")
+    if canonical is not None and article_key(canonical) != url_key:
+        # the page names its own canonical URL: the story is known under that key
+        url_key = article_key(canonical)
+        with rt.engine.begin() as conn:
+            existing = conn.execute(select(articles.c.id).where(articles.c.url_key == url_key)).scalar()
+            if existing is not None:
+                _mark_done(conn, entry_id, existing)
+                return ProcessResult(entry_id, "duplicate", existing)
     text = f"{title}\n\n{body}" if title else body
     found = rt.matcher.match(text)
     with rt.engine.begin() as conn:
@@ -114,27 +135,72 @@ def process_entry(rt: Runtime, entry_id: int) -> ProcessResult:
     )
 
 
-def _article_text(rt: Runtime, entry: Row[Any]) -> tuple[str, str, str, str, str | None]:
-    """(title, body, lang, 'page'|'feed', note): the page text, or the feed's own text when the
-    page cannot be fetched or yields nothing."""
+def _start_attempt(rt: Runtime, entry_id: int) -> bool:
+    """Count one more attempt and hold the processing lease; False (the entry now `failed`) when
+    its attempts are used up."""
+    with rt.engine.begin() as conn:
+        row = conn.execute(
+            select(func.coalesce(entries.c.attempts, 0).label("attempts"), entries.c.error).where(
+                entries.c.id == entry_id
+            )
+        ).one()
+        if row.attempts >= MAX_ATTEMPTS:
+            reason = f"gave up after {row.attempts} attempts: {row.error or _NO_REASON}"
+            failed = conn.execute(
+                update(entries)
+                .where(entries.c.id == entry_id, entries.c.state == "new")
+                .values(state="failed", error=reason[:500])
+            ).rowcount
+            if failed:
+                log.error("entry %d failed: %s", entry_id, reason)
+            return False
+        conn.execute(
+            update(entries)
+            .where(entries.c.id == entry_id)
+            .values(
+                enqueued_at=rt.clock() + PROCESS_LEASE_S,
+                attempts=func.coalesce(entries.c.attempts, 0) + 1,
+            )
+        )
+    return True
+
+
+def entry_error(rt: Runtime, entry_id: int, reason: str) -> None:
+    """Record why an attempt failed (an exception) and end its processing lease, so that the
+    sweeper offers the entry again after `delivery.requeue_after_s` (until its attempts run out)."""
+    with rt.engine.begin() as conn:
+        conn.execute(
+            update(entries)
+            .where(entries.c.id == entry_id, entries.c.state == "new")
+            .values(error=reason[:500], enqueued_at=rt.clock())
+        )
+
+
+def _article_text(rt: Runtime, entry: Row[Any]) -> tuple[str, str, str, str, str | None, str | None]:
+    """(title, body, lang, 'page'|'feed', note, canonical): the page text, or the feed's own text
+    when the page cannot be fetched or yields nothing; `canonical` is the URL the page declares
+    for itself (`worker.article_keys.page_canonical`), if any."""
     page: ExtractedText | None = None
     note: str | None = None
+    canonical: str | None = None
     if entry.link:
         f = rt.settings.fetch
         try:
-            with host_slot(rt.engine, entry.link, limits_for(f), wait_s=PAGE_HOST_WAIT_S):
-                got = read_source(
-                    rt.fetcher,
-                    entry.link,
-                    feed=rt.feed_spec(entry.feed_name),
-                    fetch=f,
-                    max_bytes=f.page_max_bytes,
-                    accept=PAGE_ACCEPT,
-                )
+            got = read_source(
+                rt.fetcher,
+                entry.link,
+                feed=rt.feed_spec(entry.feed_name),
+                fetch=f,
+                max_bytes=f.page_max_bytes,
+                accept=PAGE_ACCEPT,
+                pace=host_pace(rt.engine, limits_for(f), wait_s=PAGE_HOST_WAIT_S, retry_after=True),
+            )
             if isinstance(got, NotModified):
                 note = "page answered 304 to an unconditional request"
             else:
-                page = extract_page(decode_body(got.body, got.charset), url=got.url)
+                html = decode_body(got.body, got.charset)
+                canonical = page_canonical(html, got.url)
+                page = extract_page(html, url=got.url)
                 note = None if page else "page had no extractable article text"
         except FetchError as exc:
             note = f"page fetch failed: {exc.reason}"
@@ -142,10 +208,10 @@ def _article_text(rt: Runtime, entry: Row[Any]) -> tuple[str, str, str, str, str
         note = "entry has no usable link"
     title = entry.title or (page.title if page and page.title else "")
     if page is not None:
-        return title, page.text, page.lang, "page", None
+        return title, page.text, page.lang, "page", None, canonical
     body = entry.content or entry.summary
     log.info("using feed text", extra={"entry_id": entry.id, "reason": note})
-    return title, body, detect_language(f"{title}\n{body}"), "feed", note
+    return title, body, detect_language(f"{title}\n{body}"), "feed", note, canonical
 
 
 def _create_alerts(

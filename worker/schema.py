@@ -49,6 +49,8 @@ feeds = Table(
     Column("last_full_fetch_at", Float),
     Column("error_streak", Integer, nullable=False, default=0),
     Column("last_error", Text),
+    Column("claim", Integer),  # number of the latest claim (worker/polling.py); NULL = 0
+    Column("polling_until", Float),  # a poll is running until then (its lease); NULL = none
 )
 
 entries = Table(
@@ -67,7 +69,8 @@ entries = Table(
     Column("state", String(16), nullable=False, default="new"),  # new | done | failed
     Column("enqueued_at", Float),
     Column("article_id", Integer, ForeignKey("articles.id")),
-    Column("error", Text),  # why a `failed` entry was given up
+    Column("error", Text),  # why a `failed` entry was given up (or the last attempt's error)
+    Column("attempts", Integer),  # processing attempts started; NULL = 0 (worker/processing.py)
     UniqueConstraint("feed_id", "key", name="uq_entries_feed_key"),
 )
 
@@ -148,6 +151,8 @@ feed_health = Table(
     Column("changed_at", Float, nullable=False),
     Column("last_new_at", Float, nullable=False),  # last poll that stored a new entry
 )
+
+from worker.stories import schema as _story_tables  # noqa: E402,F401  (registers the story tables)
 
 
 def make_engine(url: str) -> Engine:

@@ -12,6 +12,8 @@ from urllib.parse import unquote, urlsplit
 
 from worker.config import FeedSpec, FetchSpec
 from worker.net import Fetched, Fetcher, FetchError, FetchPolicy, NotModified
+from worker.net.allow import NO_HOSTS
+from worker.net.fetcher import Pace
 
 FEED_ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.8, */*;q=0.1"
 PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.1"
@@ -27,8 +29,11 @@ def read_source(
     accept: str,
     etag: str | None = None,
     last_modified: str | None = None,
+    pace: Pace | None = None,
 ) -> Fetched | NotModified:
-    """Fetch `url` (the feed itself or one of its links) under `feed`'s network policy; `file:`
+    """Fetch `url` (the feed itself or one of its links) under `feed`'s network policy (public
+    addresses, plus the feed's `allow_hosts` — the same for the feed, its links and every
+    redirect; `pace` is the per-host politeness, entered for each host contacted); `file:`
     URLs are read from disk only below the directory of a local `feed` file.
 
     Raises `FetchError` with a readable reason (transient or permanent) on any failure.
@@ -36,9 +41,17 @@ def read_source(
     if url.startswith("file:"):
         root = Path(str(feed.path)).resolve().parent if feed is not None and feed.path is not None else None
         return _read_local(url, root, max_bytes)
-    policy = FetchPolicy(allow_private=bool(feed and feed.allow_private), max_redirects=fetch.max_redirects)
+    policy = FetchPolicy(
+        max_redirects=fetch.max_redirects, allow_hosts=feed.allowlist if feed is not None else NO_HOSTS
+    )
     return fetcher.get(
-        url, policy=policy, etag=etag, last_modified=last_modified, max_bytes=max_bytes, accept=accept
+        url,
+        policy=policy,
+        etag=etag,
+        last_modified=last_modified,
+        max_bytes=max_bytes,
+        accept=accept,
+        pace=pace,
     )
 
 

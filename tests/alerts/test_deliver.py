@@ -7,7 +7,8 @@ import socket
 
 import pytest
 
-from alerts.deliver import IDEMPOTENCY_HEADER, describe_destination, send, validate_destination
+import alerts.deliver
+from alerts.deliver import IDEMPOTENCY_HEADER, SendVerdict, describe_destination, send, validate_destination
 from alerts.render import render_alert
 from tests.alerts.conftest import make_alert
 from tests.support.receivers import SmtpReceiver, WebhookReceiver
@@ -26,6 +27,7 @@ def closed_port() -> int:
     return port  # nothing listens once the socket is closed
 
 
+@pytest.mark.delivers
 def test_webhook_receives_snippet_and_idempotency_header(webhook: WebhookReceiver) -> None:
     rendered = render_alert(make_alert())
     outcome = send(webhook.apprise_url("/hook"), rendered, idempotency_key="alert-7:dest-2")
@@ -39,6 +41,7 @@ def test_webhook_receives_snippet_and_idempotency_header(webhook: WebhookReceive
     assert request.json["message"] == rendered.body
 
 
+@pytest.mark.delivers
 def test_smtp_receives_subject_and_utf8_arabic_body(smtp: SmtpReceiver) -> None:
     rendered = render_alert(make_alert())
     outcome = send(smtp.apprise_url(to="analyst@example.org"), rendered, idempotency_key="alert-7:mail")
@@ -54,6 +57,7 @@ def test_smtp_receives_subject_and_utf8_arabic_body(smtp: SmtpReceiver) -> None:
     assert message.get_content().replace("\r\n", "\n").strip() == rendered.body.strip()
 
 
+@pytest.mark.delivers
 def test_hostile_content_reaches_html_free_destinations_escaped(smtp: SmtpReceiver) -> None:
     rendered = render_alert(
         make_alert(article_title="<script>x</script> @everyone", link="javascript:alert(1)")
@@ -69,7 +73,7 @@ def test_server_error_is_transient(webhook: WebhookReceiver) -> None:
     webhook.fail_next(1, status=500)
     outcome = send(webhook.apprise_url(), render_alert(make_alert()), idempotency_key="k")
     assert not outcome.ok and outcome.transient
-    assert outcome.error is not None and "500" in outcome.error
+    assert outcome.error is not None and "HTTP 500 Internal Server Error" in outcome.error
 
 
 def test_rate_limit_is_transient(webhook: WebhookReceiver) -> None:
@@ -83,18 +87,44 @@ def test_not_found_is_permanent(webhook: WebhookReceiver) -> None:
     webhook.fail_next(1, status=404)
     outcome = send(webhook.apprise_url(), render_alert(make_alert()), idempotency_key="k")
     assert not outcome.ok and not outcome.transient
-    assert outcome.error is not None and "404" in outcome.error
+    assert outcome.error is not None and "HTTP 404 Not Found" in outcome.error
 
 
 def test_connection_refused_is_transient() -> None:
-    outcome = send(f"json://127.0.0.1:{closed_port()}/hook", render_alert(make_alert()), idempotency_key="k")
-    assert not outcome.ok and outcome.transient and outcome.error
+    port = closed_port()
+    outcome = send(f"json://127.0.0.1:{port}/hook", render_alert(make_alert()), idempotency_key="k")
+    assert outcome.verdict is SendVerdict.TRANSIENT
+    assert outcome.error is not None
+    assert outcome.error.startswith(f"json://127.0.0.1:{port}/…: connection refused"), outcome.error
 
 
 def test_slow_receiver_times_out_as_transient(webhook: WebhookReceiver) -> None:
     webhook.set_delay(2.0)
     outcome = send(webhook.apprise_url(), render_alert(make_alert()), idempotency_key="k", timeout_s=0.5)
-    assert not outcome.ok and outcome.transient
+    assert outcome.verdict is SendVerdict.TRANSIENT
+    assert outcome.error is not None and ": timed out" in outcome.error, outcome.error
+    assert "refused" not in outcome.error
+
+
+def test_internal_error_is_logged_once_with_traceback_and_not_retried(
+    webhook: WebhookReceiver, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Apprise 2.3 break: building the asset raises inside the send. That is a programming
+    error, not a network failure: one ERROR record with the traceback, verdict INTERNAL."""
+
+    def broken_asset() -> None:
+        raise AttributeError("property 'secure_logging' of 'AppriseAsset' object has no setter")
+
+    monkeypatch.setattr(alerts.deliver, "make_asset", broken_asset)
+    caplog.set_level(logging.WARNING)
+    outcome = send(secret_json_url(webhook.port), render_alert(make_alert()), idempotency_key="k")
+    assert outcome.verdict is SendVerdict.INTERNAL and not outcome.transient and not outcome.ok
+    assert outcome.error is not None
+    assert "internal error: AttributeError: property 'secure_logging'" in outcome.error
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and errors[0].exc_info is not None
+    assert all(secret not in caplog.text for secret in SECRETS)
+    assert webhook.requests == []
 
 
 def test_no_apprise_retries_one_request_per_send(webhook: WebhookReceiver) -> None:
@@ -112,6 +142,7 @@ def test_unloadable_url_is_permanent_and_redacted() -> None:
     assert outcome.error and "SECRET" not in outcome.error
 
 
+@pytest.mark.delivers
 def test_secrets_never_reach_errors_or_logs(
     webhook: WebhookReceiver, smtp: SmtpReceiver, caplog: pytest.LogCaptureFixture
 ) -> None:

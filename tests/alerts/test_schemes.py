@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from apprise.manager_plugins import NotificationManager
 
-from alerts.deliver import send
+from alerts.deliver import SendVerdict, send
 from alerts.render import RenderedAlert, render_alert
 from alerts.schemes import register_schemes
 from tests.alerts.conftest import make_alert
@@ -35,12 +35,14 @@ def test_register_schemes_is_idempotent() -> None:
     assert "console" in manager and "jsonl" in manager
 
 
+@pytest.mark.delivers
 def test_console_prints_title_body_and_blank_line(capsys: pytest.CaptureFixture[str]) -> None:
     rendered = render_alert(make_alert())
     assert send("console://", rendered, idempotency_key="k").ok
     assert capsys.readouterr().out == f"{rendered.title}\n{rendered.body}\n\n"
 
 
+@pytest.mark.delivers
 def test_jsonl_relative_path_appends_valid_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     first, second = render_alert(make_alert()), render_alert(make_alert(article_title="second"))
@@ -54,6 +56,7 @@ def test_jsonl_relative_path_appends_valid_lines(tmp_path: Path, monkeypatch: py
     assert datetime.fromisoformat(records[0]["time"]).utcoffset() is not None
 
 
+@pytest.mark.delivers
 def test_jsonl_absolute_path(tmp_path: Path) -> None:
     target = tmp_path / "abs dir" / "alerts.jsonl"
     assert send(f"jsonl://{target}", render_alert(make_alert()), idempotency_key="a").ok
@@ -64,9 +67,13 @@ def test_jsonl_unwritable_path_fails_with_reason(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     outcome = send(f"jsonl://{blocker}/x.jsonl", render_alert(make_alert()), idempotency_key="a")
-    assert not outcome.ok and outcome.error and "jsonl" in outcome.error
+    assert outcome.verdict is SendVerdict.PERMANENT
+    # `file` is a file where a directory is needed: makedirs names it.
+    assert outcome.error is not None and f"failed: File exists ({blocker})" in outcome.error, outcome.error
+    assert f"jsonl://{blocker}/x.jsonl" in outcome.error
 
 
+@pytest.mark.delivers
 def test_two_processes_append_without_broken_lines(tmp_path: Path) -> None:
     url = f"jsonl://{tmp_path / 'shared.jsonl'}"
     ctx = multiprocessing.get_context("spawn")

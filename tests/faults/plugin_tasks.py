@@ -4,6 +4,10 @@
 ceiling; `crash` SIGKILLs its own pool child, every time, like a segfault or the OOM killer; `hold`
 keeps its pool child busy (late ack, like every pipeline task but send) until the test creates
 `<marker>.release`.
+
+It also arms two page faults in the worker's extraction stage: an article page containing
+`RAISE_MARKER` makes its processing raise, one containing `CRASH_MARKER` SIGKILLs the pool
+process that extracts it — every time, like a parser bug or a segfault in a C extension.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import worker.processing
 from tasks.pipeline import QUARANTINED, quarantined
 
 PROBE, ALLOCATE, CRASH, HOLD = (
@@ -22,10 +27,26 @@ PROBE, ALLOCATE, CRASH, HOLD = (
     "newswatch.test_only.crash",
     "newswatch.test_only.hold",
 )
+RAISE_MARKER = "newswatch-test-fault:raise"
+CRASH_MARKER = "newswatch-test-fault:crash"
+
+
+def _arm_page_faults() -> None:
+    extract = worker.processing.extract_page
+
+    def faulty_extract(html: str, *, url: str) -> Any:
+        if RAISE_MARKER in html:
+            raise RuntimeError("injected extraction failure")
+        if CRASH_MARKER in html:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return extract(html, url=url)
+
+    worker.processing.extract_page = faulty_extract  # type: ignore[assignment]
 
 
 def register(app: Any) -> None:
-    """Add the test-only tasks to `app`."""
+    """Add the test-only tasks to `app` and arm the page faults."""
+    _arm_page_faults()
 
     @app.task(name=PROBE)  # type: ignore[untyped-decorator]
     def probe(path: str) -> str:

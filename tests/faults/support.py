@@ -125,7 +125,8 @@ class Stack:
         return wait_until(marker.exists, max(0.0, deadline - time.monotonic()))
 
     def wait_all_final(self, timeout: float, n: int | None = None) -> bool:
-        """All expected deliveries exist and none is pending or sending."""
+        """All expected deliveries exist and none is pending or sending (`sent` or `failed`: this
+        only waits; `assert_delivered` then requires `sent` wherever the test broke nothing)."""
         want = self.n_expected_deliveries() if n is None else n
 
         def done() -> bool:
@@ -185,12 +186,21 @@ def fault_stack(
 
 
 def assert_delivered(
-    world: Stack, max_per_key: int = 1, timed_out: tuple[str, ...] = (), failed_pages: tuple[str, ...] = ()
+    world: Stack,
+    max_per_key: int = 1,
+    broken: tuple[str, ...] = (),
+    timed_out: tuple[str, ...] = (),
+    failed_pages: tuple[str, ...] = (),
 ) -> None:
-    """Each sent delivery arrived (status 2xx) exactly once — or at most `max_per_key` times with
-    the same idempotency key where a kill may land between the provider's answer and the commit;
-    each failed one carries a reason; nothing arrived for any other (watch, article), nor for the
-    article pages in `failed_pages` (entries that ended `failed`)."""
+    """Every alert the seeds must raise was raised, and every one of its deliveries ended `sent`
+    and was accepted (2xx) by its channel's receiver exactly once — or at most `max_per_key` times
+    with the same idempotency key where a kill may land between the provider's answer and the
+    commit. Nothing arrived for any other (watch, article), nor for the article pages in
+    `failed_pages` (entries that ended `failed`).
+
+    `broken`: channels the test breaks on purpose; their deliveries must end `failed` with a
+    reason instead. `timed_out`: broken channels whose receiver answers 200 after the sender gave
+    up, so their receiver's count is not checked."""
     time.sleep(2)  # anything sent twice would arrive now
     expected = expected_watches()
     fired: dict[str, set[str]] = collections.defaultdict(set)
@@ -204,24 +214,29 @@ def assert_delivered(
     for stem, (must, must_not) in expected.items():
         assert must <= fired[stem], f"{stem}: missing alerts {must - fired[stem]}"
         assert not (must_not & fired[stem]), f"{stem}: unmatched watches alerted {must_not & fired[stem]}"
+    alert_ids = [a for (a,) in world.query("SELECT id FROM alerts")]
     rows = world.query("SELECT d.alert_id, d.destination, d.channel, d.state, d.last_error FROM deliveries d")
-    assert rows, "no deliveries in the store"
+    assert alert_ids and rows, "no alerts or no deliveries in the store"
     for channel, receiver in world.receivers.items():
-        if channel in timed_out:  # the receiver answers 200 after the sender gave up: not accepted
-            continue
+        mine = [(a, d, s, e) for a, d, c, s, e in rows if c == channel]
+        assert sorted(a for a, *_ in mine) == sorted(alert_ids), f"{channel}: not one delivery per alert"
         accepted = collections.Counter(
             r.headers.get(IDEMPOTENCY) for r in receiver.requests if 200 <= r.status < 300
         )
-        want = {f"newswatch-{a}-{d}" for a, d, c, s, _ in rows if c == channel and s == "sent"}
+        if channel in broken:
+            for alert_id, _, state, error in mine:
+                assert state == "failed" and error, f"{channel}: alert {alert_id} is {state}, broken channel"
+            assert channel in timed_out or not accepted, f"{channel}: a broken receiver accepted {accepted}"
+            continue
+        unsent = [(a, s, e) for a, _, s, e in mine if s != "sent"]
+        assert not unsent, f"{channel}: deliveries not sent: {unsent[:5]}"
+        want = {f"newswatch-{a}-{d}" for a, d, _, _ in mine}
         assert set(accepted) == want, (
             f"{channel}: accepted keys differ: extra {set(accepted) - want}, missing {want - set(accepted)}"
         )
         doubled = {k: n for k, n in accepted.items() if n > max_per_key}
         assert not doubled, f"{channel}: sent more than {max_per_key}×: {doubled}"
-    for alert_id, _, channel, state, error in rows:
-        assert state in ("sent", "failed"), f"delivery of alert {alert_id} to {channel} stuck in {state}"
-        if state == "failed":
-            assert error, f"failed delivery of alert {alert_id} has no reason"
+    assert not set(timed_out) - set(broken), "a timed-out channel is a broken one"
 
 
 def redis_dump(server: RedisServer) -> list[bytes]:

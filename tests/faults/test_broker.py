@@ -22,7 +22,7 @@ from tests.faults.support import (
     redis_dump,
 )
 from tests.support.services import RedisServer, wait_until
-from worker.guards import SAFE_REDIS_TRANSPORT, BrokerConnectionLost
+from worker.kombu_internals import SAFE_REDIS_TRANSPORT, BrokerConnectionLost
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.timeout(150)]
 
@@ -46,6 +46,7 @@ def _queued_sends(world: Stack) -> bool:
 
 
 @pytest.mark.parametrize("appendonly", [False, True], ids=["no-persistence", "aof"])
+@pytest.mark.delivers
 def test_redis_killed_while_alerts_are_queued(tmp_path: Path, appendonly: bool) -> None:
     with fault_stack(tmp_path, appendonly=appendonly) as world:
         world.hook.set_delay(0.5)
@@ -63,6 +64,7 @@ def test_redis_killed_while_alerts_are_queued(tmp_path: Path, appendonly: bool) 
         assert_healthy(world)
 
 
+@pytest.mark.delivers
 def test_broker_link_paused_then_resumed(tmp_path: Path) -> None:
     with fault_stack(tmp_path) as world, PausableProxy(world.redis.port) as proxy:
         world.hook.set_delay(0.3)

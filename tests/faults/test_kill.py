@@ -15,7 +15,7 @@ from tests.support.services import NewswatchProcess, wait_until
 from tests.support.site_server import SiteServer
 from worker.processing import PROCESS_LEASE_S
 
-pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.timeout(150)]
+pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.delivers, pytest.mark.timeout(150)]
 
 
 def _child_fetching(worker: NewswatchProcess, site: SiteServer, path: str, nth: int) -> psutil.Process | None:
@@ -68,7 +68,7 @@ def test_entry_that_kills_its_process_every_time_ends_failed_with_reason(tmp_pat
             victim.send_signal(signal.SIGKILL)
         assert wait_until(lambda: world.query("SELECT state FROM entries WHERE state = 'failed'") != [], 40)
         ((link, error),) = world.query("SELECT link, error FROM entries WHERE state = 'failed'")
-        assert link.endswith(deadly) and "quarantined after 4 deliveries" in error
+        assert link.endswith(deadly) and "gave up after 3 attempts" in error
         assert world.site.hits[deadly] == 3
         lost_alerts = len(expected_watches()[Path(deadly).stem][0])
         assert world.wait_all_final(60, world.n_expected_deliveries() - lost_alerts), world.states()

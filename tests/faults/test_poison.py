@@ -19,7 +19,7 @@ from tests.faults.plugin_tasks import ALLOCATE, CRASH
 from tests.faults.support import assert_delivered, assert_healthy, fault_stack
 from tests.support.services import wait_until
 
-pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.timeout(150)]
+pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.delivers, pytest.mark.timeout(150)]
 
 
 class _Touch:

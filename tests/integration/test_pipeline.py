@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.integration.helpers import SEEDS, expected_watches, write_config
 from tests.support.receivers import SmtpReceiver, WebhookReceiver
@@ -68,9 +69,8 @@ def _assert_seed_alerts(config: Path, hook: WebhookReceiver, smtp: SmtpReceiver)
     keys = collections.Counter(r.headers.get(IDEMPOTENCY) for r in hook.requests)
     assert len(hook.requests) == n_alerts and all(n == 1 for n in keys.values()), keys
     assert len(smtp.messages) == n_alerts
-    titles = {
-        (SEEDS / f"{stem}.txt").read_text(encoding="utf-8").strip().splitlines()[0][:40] for stem in expected
-    }
+    pages = yaml.safe_load((SEEDS / "expected_pages.yaml").read_text(encoding="utf-8"))["pages"]
+    titles = {page["title"][:40] for page in pages}  # the headlines the site publishes
     for request in hook.requests:
         body = request.json
         assert any(t in body["title"] or t in body["message"] for t in titles), body["title"]
@@ -103,6 +103,7 @@ def _site_without_ttl(tmp_path: Path) -> Path:
     return root
 
 
+@pytest.mark.delivers
 def test_redis_worker_and_beat_deliver_each_alert_once(tmp_path: Path) -> None:
     with (
         SiteServer(_site_without_ttl(tmp_path)) as site,
@@ -126,6 +127,7 @@ def test_redis_worker_and_beat_deliver_each_alert_once(tmp_path: Path) -> None:
             assert all(site.hits[f"/articles/{s}.html"] == 1 for s in expected_watches())
 
 
+@pytest.mark.delivers
 def test_embedded_defaults_run_without_redis(tmp_path: Path) -> None:
     with SiteServer(SEEDS / "site") as site, WebhookReceiver() as hook, SmtpReceiver() as smtp:
         config = _config(tmp_path, site, hook, smtp, broker_url=None)

@@ -59,4 +59,6 @@ def test_drop_contained_keeps_scan_order_of_equal_hits() -> None:
             if f.end > reach:
                 expected.append(f)
                 reach = f.end
+            elif f.end <= expected[-1].end and f.weight > expected[-1].weight:
+                expected[-1] = expected[-1]._replace(weight=f.weight)
         assert _drop_contained(list(found)) == expected

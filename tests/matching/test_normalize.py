@@ -39,3 +39,14 @@ def test_trailing_marks_are_kept_in_the_span() -> None:
     start = norm.index("مسير")
     offsets = build_offset_map(text)
     assert text[offsets.start(start):offsets.end(start + 4)] == "مسيّرٌ"
+
+
+def test_collapse_runs_equals_the_offset_map_regex() -> None:
+    import random
+
+    from worker.matching.normalize import _SPACE_RUN_RE, collapse_runs
+
+    rng = random.Random(5)
+    for _ in range(5000):
+        text = "".join(rng.choice(" -ab") for _ in range(rng.randint(0, 16)))
+        assert collapse_runs(text) == _SPACE_RUN_RE.sub(" ", text), text

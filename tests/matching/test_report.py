@@ -33,7 +33,8 @@ def test_match_json_contract(shipped: Matcher) -> None:
         assert record["lang"] == "ar"
         assert record["matches"]
         for match in record["matches"]:
-            assert list(match) == ["watch", "score", "snippet", "hits"]
+            assert list(match) == ["watch", "score", "snippet", "hits", "claim"]
+            assert match["claim"] in ("asserted", "denied", "speculative", "unclassified")
             assert isinstance(match["score"], float)
             for hit in match["hits"]:
                 assert list(hit) == ["id", "text", "start", "end", "weight", "variant"]

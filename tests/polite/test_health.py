@@ -46,6 +46,7 @@ def _titles(hook: WebhookReceiver) -> list[str]:
     return [str(r.json["title"]) for r in hook.requests if r.status == 200]
 
 
+@pytest.mark.delivers
 def test_twenty_failures_raise_one_notice_and_recovery_one_more_per_episode(tmp_path: Path) -> None:
     with (
         SiteServer(_site(tmp_path, [{"guid": "a", "title": "weather report"}])) as site,
@@ -70,6 +71,7 @@ def test_twenty_failures_raise_one_notice_and_recovery_one_more_per_episode(tmp_
         rt.close()
 
 
+@pytest.mark.delivers
 def test_a_silent_feed_raises_one_notice_and_one_when_entries_return(tmp_path: Path) -> None:
     with (
         SiteServer(_site(tmp_path, [{"guid": "a", "title": "weather report"}])) as site,

@@ -42,6 +42,7 @@ def _count(rt: Runtime, table: object) -> int:
         return int(conn.execute(select(func.count()).select_from(table)).scalar_one())  # type: ignore[arg-type]
 
 
+@pytest.mark.delivers
 def test_one_pass_alerts_once_and_a_second_pass_sends_nothing(tmp_path: Path, database_url: str) -> None:
     clock = Clock()
     with WebhookReceiver() as hook:
@@ -72,6 +73,7 @@ def test_each_feed_is_claimed_once_per_interval_by_competing_schedulers(
         rt_b.close()
 
 
+@pytest.mark.delivers
 def test_a_delivery_is_sent_once_even_when_its_task_runs_twice(tmp_path: Path, database_url: str) -> None:
     clock = Clock()
     with WebhookReceiver() as hook:

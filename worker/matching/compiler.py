@@ -12,27 +12,23 @@ from dataclasses import dataclass, field
 
 from worker.matching.forms import Form, TermForms, is_arabic, term_forms
 from worker.matching.normalize import normalize
-from worker.matching.rules import Node, parse_rule, refs, subject_keys, uses_sentences
+from worker.matching.records import (
+    HIT,
+    MASK,
+    STRONG,
+    FormRef,
+    Record,
+    form_records,
+    later_parts,
+    merge_same_owner,
+    multi_records,
+    plain_records,
+)
+from worker.matching.rules import Node, parse_rule, refs, rule_ids, subject_keys, uses_sentences
 from worker.matching.schema import ConceptSpec, EntitySpec, Term, TermSpec, WatchlistSpec
 from worker.matching.variants import Rejected, name_variants
 
-STRONG, VARIANT, WEAK = 1.0, 0.8, 0.5
-HIT, MASK = 0, 1
-
-
-@dataclass(frozen=True)
-class FormRef:
-    """What a surface means for one owner: a hit form, a mask form, or one word of a slop phrase."""
-
-    owner: int
-    term: int
-    kind: int
-    prefixes: frozenset[str]
-    weight: float = STRONG
-    variant: bool = False
-    exact: str | None = None
-    phrase: int = -1
-    part: int = -1
+VARIANT, WEAK = 0.8, 0.5
 
 
 @dataclass(frozen=True)
@@ -45,6 +41,7 @@ class SlopPhrase:
     weight: float
     parts: int
     slop: int
+    variant: bool = False
 
 
 @dataclass(frozen=True)
@@ -59,6 +56,19 @@ class CompiledWatch:
     threshold: float
     mode: str
     sentences: bool = False  # the rule has SENT: its evaluation needs the sentence starts
+    claims: str = "flag"
+    languages: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """Weak hits of ``owner`` count in full within ``near`` words of a hit of a ``context`` owner;
+    with ``mask`` set, no hit of ``owner`` counts there instead."""
+
+    owner: int
+    near: int
+    context: tuple[int, ...]
+    mask: bool = False
 
 
 @dataclass
@@ -69,6 +79,9 @@ class _Builder:
     phrases: list[SlopPhrase] = field(default_factory=list)
     listing: dict[str, list[str]] = field(default_factory=dict)
     rejected: dict[str, list[Rejected]] = field(default_factory=dict)
+    languages: list[frozenset[str] | None] = field(default_factory=list)
+    arabic: list[bool] = field(default_factory=list)
+    datelines: set[int] = field(default_factory=set)
 
     def owner(self, key: str) -> int:
         self.owners.append(key)
@@ -76,24 +89,28 @@ class _Builder:
         return len(self.owners) - 1
 
     def add(self, owner: int, compiled: TermForms, kind: int, weight: float, *, exact: str | None = None,
-            variant: bool = False) -> None:
+            variant: bool = False, languages: list[str] | None = None) -> None:
         self.terms.append(compiled.label)
+        self.languages.append(frozenset(languages) if languages else None)
+        self.arabic.append(is_arabic(compiled.label))
         term = len(self.terms) - 1
         tag = {HIT: "", MASK: "mask "}[kind] + (f"w={weight} " if weight != STRONG else "")
+        label = "variant " if variant else ""
         if compiled.parts:
             phrase = len(self.phrases)
-            self.phrases.append(SlopPhrase(owner, term, kind, weight, len(compiled.parts), compiled.slop))
+            self.phrases.append(SlopPhrase(owner, term, kind, weight, len(compiled.parts), compiled.slop,
+                                           variant))
             for i, forms in enumerate(compiled.parts):
                 for form in forms:
                     ref = FormRef(owner, term, kind, form.prefixes, weight, variant, exact, phrase, i)
                     self._put(form, ref)
             self.listing[self.owners[owner]].append(
-                tag + " ~ ".join("|".join(f.surface for f in p) for p in compiled.parts)
-                + f" (~{compiled.slop})")
+                f"{tag}{label}{compiled.label}: "
+                + " ~ ".join("|".join(f.surface for f in p) for p in compiled.parts)
+                + (f" (~{compiled.slop})" if compiled.slop else ""))
             return
         for form in compiled.forms:
             self._put(form, FormRef(owner, term, kind, form.prefixes, weight, variant, exact))
-        label = "variant " if variant else ""
         self.listing[self.owners[owner]].append(
             f"{tag}{label}{compiled.label}: {' | '.join(f.surface for f in compiled.forms)}")
 
@@ -105,30 +122,38 @@ def _spec(term: Term) -> TermSpec:
     return term if isinstance(term, TermSpec) else TermSpec(t=term)
 
 
-def _compile_term(term: Term, *, name: bool) -> tuple[TermForms, float | None, str | None]:
+def _compile_term(term: Term, *, name: bool, contiguous: bool = False) -> tuple[TermForms, float | None,
+                                                                               str | None]:
     spec = _spec(term)
     exact = spec.t.strip() if spec.case == "exact" else None
     if exact is not None and is_arabic(exact):
         raise ValueError(f"term {spec.t!r}: case: exact applies to Latin-script terms only")
     inflect = "none" if exact is not None else spec.inflect
-    compiled = term_forms(spec.t, inflect, name=name and inflect == "auto")
+    compiled = term_forms(spec.t, inflect, name=name and inflect == "auto", pronouns=spec.pronouns,
+                          contiguous=contiguous or exact is not None)
     if not compiled.forms and not compiled.parts:
         raise ValueError(f"term {spec.t!r} is empty after normalisation")
     return compiled, spec.weight, exact
 
 
 def _add_terms(b: _Builder, owner: int, terms: Iterable[Term], kind: int, default: float, *,
-               name: bool) -> None:
+               name: bool, languages: list[str] | None = None, metonym: bool = False) -> None:
     for term in terms:
-        compiled, weight, exact = _compile_term(term, name=name)
-        b.add(owner, compiled, kind, weight if weight is not None else default, exact=exact)
+        # A mask without slop stays one contiguous surface (no punctuation transparency): masks
+        # are many and mostly of common words, and a mask part of its own would slow every scan.
+        compiled, weight, exact = _compile_term(term, name=name, contiguous=kind == MASK)
+        own = _spec(term).languages
+        b.add(owner, compiled, kind, weight if weight is not None else default, exact=exact,
+              languages=list(own) if own else languages)
+        if metonym and not is_arabic(_spec(term).t):
+            b.datelines.add(len(b.terms) - 1)
 
 
 def _add_entity(b: _Builder, key: str, spec: EntitySpec) -> None:
     owner = b.owner(key)
     _add_terms(b, owner, spec.names, HIT, STRONG, name=True)
     _add_terms(b, owner, spec.adjectives, HIT, STRONG, name=False)
-    _add_terms(b, owner, spec.metonyms, HIT, WEAK, name=True)
+    _add_terms(b, owner, spec.metonyms, HIT, spec.metonym_weight, name=True, metonym=True)
     _add_terms(b, owner, spec.masks, MASK, STRONG, name=False)
     if spec.variants if spec.variants is not None else spec.kind == "person":
         _add_variants(b, owner, key, spec)
@@ -148,20 +173,25 @@ def _add_variants(b: _Builder, owner: int, key: str, spec: EntitySpec) -> None:
 
 def _add_concept(b: _Builder, key: str, spec: ConceptSpec) -> None:
     owner = b.owner(key)
-    _add_terms(b, owner, spec.terms, HIT, STRONG, name=False)
-    _add_terms(b, owner, spec.weak, HIT, WEAK, name=False)
+    languages: list[str] | None = list(spec.languages) if spec.languages else None
+    _add_terms(b, owner, spec.terms, HIT, STRONG, name=False, languages=languages)
+    _add_terms(b, owner, spec.weak, HIT, WEAK, name=False, languages=languages)
     _add_terms(b, owner, spec.masks, MASK, STRONG, name=False)
 
 
-def drop_colliding_variants(b: _Builder) -> None:
-    """A generated variant that equals another owner's real form would steal its hits: drop it."""
+def drop_colliding_variants(b: _Builder, unused: _Builder | None = None) -> None:
+    """A generated variant that equals another owner's real form would steal its hits: drop it
+    (the other owner may be one that is not scanned, in ``unused``)."""
     for surface, form_refs in b.patterns.items():
-        real = {r.owner for r in form_refs if not r.variant and r.kind == HIT}
-        keep = [r for r in form_refs if not r.variant or not (real - {r.owner})]
+        real = {b.owners[r.owner] for r in form_refs if not r.variant and r.kind == HIT and r.phrase < 0}
+        if unused is not None:
+            real |= {unused.owners[r.owner] for r in unused.patterns.get(surface, ())
+                     if not r.variant and r.kind == HIT and r.phrase < 0}
+        keep = [r for r in form_refs if not r.variant or r.phrase >= 0 or not (real - {b.owners[r.owner]})]
         for r in form_refs:
             if r not in keep:
                 b.rejected.setdefault(b.owners[r.owner], []).append(
-                    Rejected(surface, f"collides with {', '.join(b.owners[o] for o in sorted(real))}"))
+                    Rejected(surface, f"collides with {', '.join(sorted(real - {b.owners[r.owner]}))}"))
         form_refs[:] = keep
 
 
@@ -174,13 +204,9 @@ def compile_watches(spec: WatchlistSpec) -> tuple[CompiledWatch, ...]:
         threshold = watch.min_score if watch.min_score is not None else default
         keys = frozenset(ref.key for ref in refs(node))
         out.append(CompiledWatch(watch.id, watch.title, node, frozenset(subject_keys(node)), keys, threshold,
-                                 watch.mode, uses_sentences(node)))
+                                 watch.mode, uses_sentences(node), watch.claims,
+                                 frozenset(watch.languages) if watch.languages else None))
     return tuple(out)
-
-# ``refs`` flattened into plain tuples for the scanner's hot loop (tuple unpacking instead of
-# attribute access): (prefixes, exact, owner, term, weight, variant, kind, phrase, part).
-Record = tuple[frozenset[str], str | None, int, int, float, bool, int, int, int]
-
 
 @dataclass(frozen=True)
 class CompiledTables:
@@ -196,18 +222,12 @@ class CompiledTables:
     rejected: dict[str, tuple[Rejected, ...]]
     records: tuple[tuple[Record, ...], ...] = ()
     plain: tuple[Record | None, ...] = ()
-
-
-def form_records(refs: tuple[tuple[FormRef, ...], ...]) -> tuple[tuple[Record, ...], ...]:
-    return tuple(tuple((r.prefixes, r.exact, r.owner, r.term, r.weight, r.variant, r.kind, r.phrase, r.part)
-                       for r in form_refs) for form_refs in refs)
-
-
-def plain_records(records: tuple[tuple[Record, ...], ...]) -> tuple[Record | None, ...]:
-    """Per surface, its record when it is the only one and a plain hit form (no mask, no phrase
-    word, no exact-case check), else None: the scanner's fast path."""
-    return tuple(r[0] if len(r) == 1 and r[0][1] is None and r[0][6] == HIT and r[0][7] < 0 else None
-                 for r in records)
+    term_languages: tuple[frozenset[str] | None, ...] = ()  # per term: where its hits count (None: anywhere)
+    term_arabic: tuple[bool, ...] = ()  # per term: written in Arabic script
+    promotions: tuple[Promotion, ...] = ()
+    later: tuple[tuple[int, ...] | None, ...] = ()
+    dateline_terms: frozenset[int] = frozenset()  # Latin metonyms: a capitalised dateline is no hit
+    multi: tuple[tuple[Record, ...] | None, ...] = ()
 
 
 def owner_max_weights(tables: CompiledTables) -> list[float]:
@@ -224,21 +244,42 @@ def owner_max_weights(tables: CompiledTables) -> list[float]:
     return out
 
 
+def needed_ids(spec: WatchlistSpec) -> set[str]:
+    """The entity/concept ids some watch needs: those its rule names, and the context concepts
+    (``promote``, ``mask_near``) of needed concepts, transitively."""
+    needed: set[str] = set()
+    todo = [key for watch in spec.watches for key in rule_ids(parse_rule(watch.rule))]
+    while todo:
+        key = todo.pop()
+        if key in needed:
+            continue
+        needed.add(key)
+        concept = spec.concepts.get(key)
+        for near in (concept.promote, concept.mask_near) if concept else ():
+            todo += near.concepts if near else []
+    return needed
+
+
 def compile_tables(spec: WatchlistSpec) -> CompiledTables:
     """Compile the watchlist; raise ValueError naming the id of the first bad entity/concept/term."""
     b = _Builder()
+    unused = _Builder()  # validated and listed, but not scanned: no watch needs them
+    needed = needed_ids(spec)
     for key, entity in spec.entities.items():
-        _guard(f"entity {key!r}", _add_entity, b, key, entity)
+        _guard(f"entity {key!r}", _add_entity, b if key in needed else unused, key, entity)
     for key, concept in spec.concepts.items():
-        _guard(f"concept {key!r}", _add_concept, b, key, concept)
+        _guard(f"concept {key!r}", _add_concept, b if key in needed else unused, key, concept)
+    for key, lines in unused.listing.items():
+        b.listing[key] = ["(not scanned: no watch refers to it)", *lines]
+    b.rejected.update(unused.rejected)
     watches = compile_watches(spec)
     for watch in watches:
         for ref in refs(watch.node):
             if ref.literal and ref.key not in b.owners:
                 literal = ref.key[1:-1]
                 _guard(f"watch {watch.id!r} literal {ref.key}", _add_literal, b, ref.key, literal)
-    drop_colliding_variants(b)
-    items = [(s, tuple(r)) for s, r in b.patterns.items() if r]
+    drop_colliding_variants(b, unused)
+    items = [(s, merge_same_owner(r, b.languages)) for s, r in b.patterns.items() if r]
     form_refs = tuple(r for _, r in items)
     records = form_records(form_refs)
     return CompiledTables(
@@ -246,7 +287,19 @@ def compile_tables(spec: WatchlistSpec) -> CompiledTables:
         refs=form_refs, phrases=tuple(b.phrases), watches=watches,
         listing={k: tuple(v) for k, v in b.listing.items()},
         rejected={k: tuple(v) for k, v in b.rejected.items()}, records=records,
-        plain=plain_records(records))
+        plain=plain_records(records), term_languages=tuple(b.languages), term_arabic=tuple(b.arabic),
+        promotions=_promotions(spec, b.owners), later=later_parts(records), multi=multi_records(records),
+        dateline_terms=frozenset(b.datelines))
+
+
+def _promotions(spec: WatchlistSpec, owners: list[str]) -> tuple[Promotion, ...]:
+    index = {key: i for i, key in enumerate(owners)}
+    scanned = {key: concept for key, concept in spec.concepts.items() if key in index}
+    masks = [Promotion(index[key], near.near, tuple(index[c] for c in near.concepts), mask=True)
+             for key, concept in scanned.items() if (near := concept.mask_near) is not None]
+    lifts = [Promotion(index[key], near.near, tuple(index[c] for c in near.concepts))
+             for key, concept in scanned.items() if (near := concept.promote) is not None]
+    return tuple(masks + lifts)  # context masks first: a masked weak hit is not promoted
 
 
 def _add_literal(b: _Builder, key: str, literal: str) -> None:

@@ -25,20 +25,40 @@ FUNCTION_WORDS = frozenset(normalize(w) for w in (
     "من", "دون", "بدون", "في", "على", "عن", "الى", "إلى", "مع", "ضد", "بين", "ذات", "غير", "لا", "و", "او",
     "عبر", "حول", "نحو", "بعد", "قبل", "تحت", "فوق", "ضمن"))
 
+# Attached pronouns (his, her, their, their two, their (f.), your, your (pl.), our, my).
+_PRONOUNS = ("ه", "ها", "هم", "هما", "هن", "ك", "كم", "نا", "ي")
+# What each class has, and no more. A masculine noun: bare, indefinite accusative (tanween alif:
+# صاروخا), dual (ان/ين) and attached pronouns; its plural is not predictable (صواريخ), so it is
+# listed as a term of its own. A feminine noun (ة): dual (تان/تين, construct تا), sound plural
+# (ات) and pronouns after ة→ت (اتفاقيته, مسيرتها) or after ات. A nisba adjective (ي): accusative
+# (باليستيا), feminine (ية), masculine and feminine duals and plurals. A plural (broken, or ات):
+# pronouns only (diptote broken plurals and ات take no tanween alif).
+LATIN_FUNCTION_WORDS = frozenset({"the", "of", "by", "a", "an", "in", "on", "at", "to", "for", "and", "or",
+                                  "with", "from", "de", "la", "al", "el"})
+
 _AR_SUFFIXES = {
-    "fem": ("ه", "ات", "تان", "تين", "اتها", "اتهم", "اتهما", "اتنا", "اته"),
-    "nisba": ("", "ه", "ين", "ون", "ان", "تين", "تان", "ات"),
-    "noun": ("", "ات", "ان", "ين", "ون", "ها", "هم", "هما", "نا"),
-    "plural": ("", "ها", "هم", "هما", "نا"),
+    "fem": ("ه", "ات", "تان", "تين", "تا", *("ت" + p for p in _PRONOUNS), *("ات" + p for p in _PRONOUNS)),
+    "nisba": ("", "ا", "ه", "ين", "ون", "ان", "تين", "تان", "ات"),
+    "noun": ("", "ا", "ان", "ين", *_PRONOUNS),
+    "plural": ("", *_PRONOUNS),
     "none": ("",),
 }
-# Later words of a phrase agree with the head; possessive endings make no sense there.
+# Later words of a phrase agree with the head (number, case); possessive endings make no sense there.
 _AR_LATER_SUFFIXES = {
     "fem": ("ه", "ات", "تان", "تين"),
     "nisba": _AR_SUFFIXES["nisba"],
-    "noun": ("", "ات", "ان", "ين", "ون"),
+    "noun": ("", "ا", "ان", "ين"),
     "plural": ("",),
     "none": ("",),
+}
+# Per class, the suffixes after which the word cannot also carry the article ال: tanween and
+# attached pronouns (in ``fem`` a bare ه is the folded ة, not a pronoun).
+_INDEFINITE_SUFFIXES = {
+    "fem": frozenset({"تا", *("ت" + p for p in _PRONOUNS), *("ات" + p for p in _PRONOUNS)}),
+    "nisba": frozenset({"ا"}),
+    "noun": frozenset({"ا", *_PRONOUNS}),
+    "plural": frozenset(_PRONOUNS),
+    "none": frozenset(),
 }
 _HYPHEN_JOINERS = ("-", " ", "", " -", "- ", " - ")
 _SLOP_RE = re.compile(r"~(\d+)\s*$")
@@ -98,23 +118,25 @@ def arabic_shape(word: str) -> str:
     return "noun"
 
 
-def _arabic_word_forms(word: str, cls: str, *, later: bool, name: bool = False) -> list[str]:
+def _arabic_word_forms(word: str, cls: str, *, later: bool, name: bool = False,
+                       pronouns: bool = True) -> list[tuple[str, bool]]:
+    """``(surface, may_follow_the_article)`` of each form of one written Arabic word."""
     frozen = word.startswith("=")
     word = word.lstrip("=")
     norm = normalize(word)
     if frozen or not norm or name:
-        return [norm]
+        return [(norm, True)]
     if cls == "auto":
         cls = arabic_shape(word)
     stem = norm
-    if cls == "nisba_fem":
-        cls, stem = "nisba", norm[:-1]
-    elif cls == "fem":
-        stem = norm[:-1] if norm.endswith("ه") else norm
+    if cls in ("fem", "nisba_fem"):
+        cls, stem = "fem", norm[:-1] if norm.endswith("ه") else norm
     table = _AR_LATER_SUFFIXES if later else _AR_SUFFIXES
-    forms = [stem + suffix for suffix in table.get(cls, ("",))]
-    if later and not name and not norm.startswith("ال"):
-        forms += ["ال" + f for f in forms]
+    indefinite = _INDEFINITE_SUFFIXES.get(cls, frozenset())
+    suffixes = [x for x in table.get(cls, ("",)) if pronouns or x in ("ا", "تا") or x not in indefinite]
+    forms = [(stem + suffix, suffix not in indefinite) for suffix in suffixes]
+    if later and not norm.startswith("ال"):
+        forms += [("ال" + f, False) for f, definite in forms if definite]
     return forms
 
 
@@ -126,15 +148,6 @@ def _latin_plurals(norm: str) -> list[str]:
     if len(norm) > 2 and norm.endswith("y") and norm[-2] not in "aeiou":
         return [norm, norm[:-1] + "ies"]
     return [norm, norm + "s"]
-
-
-def _latin_forms(words: list[str], cls: str) -> list[str]:
-    norms = [normalize(w.lstrip("=")) for w in words]
-    last_frozen = words[-1].startswith("=")
-    if cls in ("none", "plural") or last_frozen or not norms[-1][-1:].isalpha():
-        return [" ".join(norms)]
-    head = " ".join(norms[:-1])
-    return [(head + " " + last).strip() for last in _latin_plurals(norms[-1])]
 
 
 def _hyphen_variants(surface: str) -> list[str]:
@@ -160,39 +173,95 @@ def _with_lam(form: Form) -> list[Form]:
     return [form]
 
 
-def phrase_surfaces(phrase: str, cls: str, *, name: bool) -> tuple[Form, ...]:
+def _word_forms(word: str, cls: str, *, index: int, last: bool, name: bool,
+                pronouns: bool) -> list[tuple[str, bool]]:
+    if is_arabic(word):
+        word_cls = "none" if name and cls == "auto" else cls
+        return _arabic_word_forms(word, word_cls, later=index > 0, name=name and cls == "auto",
+                                  pronouns=pronouns)
+    norm = normalize(word.lstrip("="))
+    if not last or name or cls in ("none", "plural") or word.startswith("=") or not norm[-1:].isalpha():
+        return [(norm, True)]
+    return [(form, True) for form in _latin_plurals(norm)]
+
+
+def _forms_with_prefixes(surfaces: list[tuple[str, bool]], prefixes: frozenset[str]) -> tuple[Form, ...]:
+    out: dict[str, Form] = {}
+    indefinite = prefixes & NAME_PREFIXES
+    for surface, definite in surfaces:
+        for variant in _hyphen_variants(surface):
+            if variant.strip():
+                form = Form(variant.strip(), prefixes if definite or prefixes is DEFINITE_PREFIXES
+                            else frozenset(indefinite))
+                for with_lam in _with_lam(form):
+                    out.setdefault(with_lam.surface, with_lam)
+    return tuple(out.values())
+
+
+def phrase_surfaces(phrase: str, cls: str, *, name: bool, pronouns: bool = True) -> tuple[Form, ...]:
     """All contiguous surface forms of a written word or phrase (without slop)."""
     words = phrase.split()
     if not words:
         return ()
-    if not is_arabic(phrase):
-        surfaces = _latin_forms(words, "none" if name else cls)
-        prefixes = NO_PREFIXES
-    else:
-        word_cls = "none" if name and cls == "auto" else cls
-        per_word = [_arabic_word_forms(w, word_cls, later=i > 0, name=name and cls == "auto")
-                    for i, w in enumerate(words)]
-        surfaces = [" ".join(combo) for combo in itertools.product(*per_word)]
-        prefixes = _first_prefixes(normalize(words[0].lstrip("=")), name=name, single=len(words) == 1)
-    out: dict[str, Form] = {}
-    for surface in surfaces:
-        for variant in _hyphen_variants(surface):
-            if variant.strip():
-                for form in _with_lam(Form(variant.strip(), prefixes)):
-                    out.setdefault(form.surface, form)
-    return tuple(out.values())
+    per_word = [_word_forms(w, cls, index=i, last=i == len(words) - 1, name=name, pronouns=pronouns)
+                for i, w in enumerate(words)]
+    surfaces = [(" ".join(s for s, _ in combo), combo[0][1]) for combo in itertools.product(*per_word)]
+    return _forms_with_prefixes(surfaces, _first_prefixes(normalize(words[0].lstrip("=")), name=name,
+                                                          single=len(words) == 1))
 
 
-def term_forms(written: str, cls: str = "auto", *, name: bool = False) -> TermForms:
-    """Compile one written term (``=`` freezes a word, trailing ``~N`` allows N extra words)."""
-    phrase, slop = split_slop(written)
-    if slop == 0 or len(phrase.split()) < 2:
-        return TermForms(label=written, forms=phrase_surfaces(phrase, cls, name=name))
+def _glued(word: str) -> bool:
+    """A function word or a word of at most two letters: it stays attached to its neighbour in a
+    phrase part (``من دون``, ``of iran``, ``jong un``) instead of being a part of its own."""
+    norm = normalize(word.lstrip("="))
+    return norm in FUNCTION_WORDS or norm in LATIN_FUNCTION_WORDS or len(norm) <= 2
+
+
+def _chunks(words: list[str]) -> list[list[int]]:
+    """Word indexes grouped into phrase parts: a glued word joins the next word (the last one
+    joins the previous part)."""
+    chunks: list[list[int]] = []
+    pending: list[int] = []
+    for i, word in enumerate(words):
+        pending.append(i)
+        if not _glued(word):
+            chunks.append(pending)
+            pending = []
+    if pending:
+        if chunks:
+            chunks[-1].extend(pending)
+        else:
+            chunks.append(pending)
+    return chunks
+
+
+def phrase_parts(phrase: str, cls: str, *, name: bool, pronouns: bool = True) -> tuple[tuple[Form, ...], ...]:
+    """The forms of each part of a multi-word phrase, joined at match time (see ``TermForms``). A
+    part is a content word with the function words before it (``_chunks``); the first part takes
+    proclitics, a later one its own article."""
+    words = phrase.split()
+    per_word = [_word_forms(w, cls, index=i, last=i == len(words) - 1, name=name, pronouns=pronouns)
+                for i, w in enumerate(words)]
     parts = []
-    for i, word in enumerate(phrase.split()):
-        forms = phrase_surfaces(word, cls, name=name)
-        if i > 0:
-            forms = tuple(Form(f.surface, NO_PREFIXES if not is_arabic(f.surface) else frozenset({"", "ال"}))
-                          for f in forms)
-        parts.append(forms)
-    return TermForms(label=written, forms=(), parts=tuple(parts), slop=slop)
+    for k, chunk in enumerate(_chunks(words)):
+        combos = itertools.product(*(per_word[i] for i in chunk))
+        surfaces = [(" ".join(s for s, _ in combo), combo[0][1]) for combo in combos]
+        prefixes = (_first_prefixes(normalize(words[0].lstrip("=")), name=name, single=False) if k == 0
+                    else NO_PREFIXES)
+        parts.append(_forms_with_prefixes(surfaces, prefixes))
+    return tuple(parts)
+
+
+def term_forms(written: str, cls: str = "auto", *, name: bool = False, pronouns: bool = True,
+               contiguous: bool = False) -> TermForms:
+    """Compile one written term (``=`` freezes a word, trailing ``~N`` allows N extra words).
+
+    A phrase without slop is contiguous surfaces (quotes and spaced dashes between its words are
+    spaces after normalisation, so they do not break it); a phrase with slop compiles to parts
+    joined at match time (``phrase_parts``). ``contiguous`` is accepted for callers that need one
+    surface whatever happens (exact-case terms)."""
+    phrase, slop = split_slop(written)
+    if len(phrase.split()) < 2 or slop == 0 or len(_chunks(phrase.split())) < 2:
+        return TermForms(label=written, forms=phrase_surfaces(phrase, cls, name=name, pronouns=pronouns))
+    return TermForms(label=written, forms=(), parts=phrase_parts(phrase, cls, name=name, pronouns=pronouns),
+                     slop=slop)

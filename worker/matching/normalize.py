@@ -1,8 +1,12 @@
 """One-pass normalisation of Arabic and Latin text, with an exact map back to the original offsets.
 
 The table deletes marks (harakat, shadda, tatweel, invisible format characters), folds alef/hamza
-forms, ى→ي, ة→ه, Persian letters, every decimal digit to ASCII, dash and quote variants, all
-whitespace to a space (line breaks to ``\\n``), and Latin/Greek/Cyrillic case and accents.
+forms, ى→ي, ة→ه, Persian letters, every decimal digit to ASCII, dash variants to ``-``; it
+deletes typographic double quotes and guillemets and makes ASCII quotes, single quotes and
+brackets a space (all of them are transparent inside phrases; an apostrophe still separates
+``Putin's``), all whitespace to a
+space (line breaks to ``\\n``), and Latin/Greek/Cyrillic case and accents. Space runs, and dashes
+between spaces, become one space.
 A few compatibility characters expand (ligatures such as ﻻ, the ellipsis); every other change is a
 deletion or a one-to-one replacement, so offsets map back with a piecewise-constant shift.
 """
@@ -25,6 +29,7 @@ _ARABIC_FOLDS = {
 }
 _DOUBLE_QUOTES = "\"“”„‟«»″〝〞＂"
 _SINGLE_QUOTES = "'‘’‚‛‹›′`´"
+_BRACKETS = "()[]{}"
 _LINE_BREAKS = "\n\r\u2028\u2029\x0b\x0c\x85"
 _DELETE_CATEGORIES = frozenset({"Mn", "Me", "Cf"})
 
@@ -33,10 +38,12 @@ def _fold_char(ch: str) -> str:
     """Return the normalised replacement of one code point (possibly empty or several characters)."""
     if ch in _ARABIC_FOLDS:
         return _ARABIC_FOLDS[ch]
-    if ch in _DOUBLE_QUOTES:
-        return '"'
-    if ch in _SINGLE_QUOTES:
-        return "'"
+    if ch in _DOUBLE_QUOTES and not ch.isascii():
+        return ""  # transparent: شراكة «استراتيجية» is the phrase شراكة استراتيجية
+    if ch in _DOUBLE_QUOTES or ch in _SINGLE_QUOTES or ch in _BRACKETS:
+        # A space (then collapsed): transparent too, and ASCII stays one-to-one, which keeps
+        # str.translate on its ASCII fast path. An apostrophe separates (Putin's → putin s).
+        return " "
     if ch in _LINE_BREAKS:
         return "\n"
     category = unicodedata.category(ch)
@@ -72,8 +79,25 @@ def _build_table() -> tuple[list[str], str]:
 _TABLE, _IRREGULAR_CHARS = _build_table()
 _IRREGULAR_RE = re.compile("[" + re.escape(_IRREGULAR_CHARS) + "]")
 _DELETED = frozenset(ch for ch in _IRREGULAR_CHARS if _TABLE[ord(ch)] == "")
-_TRAILING = _DELETED.difference(_ARABIC_FOLDS)  # marks kept at the end of a mapped span
-_SPACE_RUN_RE = re.compile(" {2,}")
+_TRAILING = _DELETED.difference(_ARABIC_FOLDS, _DOUBLE_QUOTES)  # marks kept at the end of a mapped span
+# Runs of spaces, and dashes standing between spaces (``a - b``, ``a – b``): one space each.
+_SPACE_RUN_RE = re.compile(" (?: |- )+")
+
+
+def _has_runs(translated: str) -> bool:
+    """Whether ``_SPACE_RUN_RE`` can match (C scans instead of a regex pass)."""
+    return "  " in translated or " - " in translated
+
+
+def collapse_runs(translated: str) -> str:
+    """``_SPACE_RUN_RE.sub(" ", translated)``, done with ``str.replace`` passes (C loops, several
+    times quicker than the regex on text with many runs, which quotes made spaces produce)."""
+    while True:
+        while "  " in translated:
+            translated = translated.replace("  ", " ")
+        if " - " not in translated:
+            return translated
+        translated = translated.replace(" - ", " ")
 # No ASCII character is deleted or expanded: an ASCII text needs no scan for them (~3x quicker).
 _ASCII_REGULAR = not any(ch.isascii() for ch in _IRREGULAR_CHARS)
 
@@ -152,7 +176,7 @@ def normalize_pair(text: str) -> tuple[str, str]:
     """
     translated = _translate(text)
     # The substring test is ~5x cheaper than a regex pass, and most texts have no space run.
-    return translated, _SPACE_RUN_RE.sub(" ", translated) if "  " in translated else translated
+    return translated, collapse_runs(translated) if _has_runs(translated) else translated
 
 
 @dataclass(frozen=True)
@@ -253,7 +277,7 @@ def build_offset_map(text: str, translated: str | None = None) -> OffsetMap:
     removed = 0
     if translated is None:
         translated = text.translate(_TABLE)
-    for m in _SPACE_RUN_RE.finditer(translated) if "  " in translated else ():
+    for m in _SPACE_RUN_RE.finditer(translated) if _has_runs(translated) else ():
         removed += m.end() - m.start() - 1
         collapse_keys.append(m.end() - removed)
         collapse_shifts.append(removed)

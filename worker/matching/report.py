@@ -57,6 +57,7 @@ def match_to_json(match: WatchMatch) -> dict[str, object]:
         "snippet": match.snippet,
         "hits": [{"id": h.id, "text": h.text, "start": h.start, "end": h.end, "weight": h.weight,
                   "variant": h.variant} for h in match.hits],
+        "claim": match.claim.value,
     }
 
 

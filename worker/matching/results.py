@@ -3,6 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Claim(StrEnum):
+    """How the article reports what the watch matched (``claims.classify``): as a fact, as denied,
+    or as possible/expected/alleged. ``unclassified``: the watch has ``claims: all``."""
+
+    ASSERTED = "asserted"
+    DENIED = "denied"
+    SPECULATIVE = "speculative"
+    UNCLASSIFIED = "unclassified"
 
 
 class WatchlistError(ValueError):
@@ -30,10 +41,12 @@ class Hit:
 
 @dataclass(frozen=True)
 class WatchMatch:
-    """A watch that fired: its score, the sentence around the best hit (hits marked ⟦ ⟧) and
-    every hit supporting it, in text order."""
+    """A watch that fired: its score, the sentence around the best hit (hits marked ⟦ ⟧),
+    every hit supporting it, in text order, and the claim status of the sentences that carry its
+    subject (an alert should show ``denied``/``speculative``)."""
 
     watch_id: str
     score: float
     snippet: str
     hits: tuple[Hit, ...]
+    claim: Claim = Claim.ASSERTED

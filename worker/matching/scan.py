@@ -14,7 +14,9 @@ from typing import NamedTuple
 
 import ahocorasick_rs
 
-from worker.matching.compiler import HIT, CompiledTables, Record, SlopPhrase, form_records, plain_records
+from worker.matching.compiler import CompiledTables, SlopPhrase
+from worker.matching.records import HIT, Record, form_records, later_parts, multi_records, plain_records
+from worker.matching.sentences import sentence_stops
 
 _MAX_PREFIX = 4
 _START = itemgetter(4)
@@ -36,42 +38,62 @@ class Found(NamedTuple):
     word: int
 
 
-# In normalised text ؟ is ?, … is ... and every space or line break is " " or "\n".
-_SENTENCE_END_RE = re.compile(r"[.!?](?=[ \n])|\n")
-
-
 def sentence_starts(norm: str) -> list[int]:
-    """The word indexes (as in ``Found.word``) at which a new sentence starts, ascending: after
-    ``. ! ?`` followed by a space or line break, and after every line break. A hit's sentence
-    number is ``bisect_right(starts, hit.word)``."""
+    """The word indexes (as in ``Found.word``) at which a new sentence starts, ascending: after each
+    ``sentences.sentence_stops`` stop (not an abbreviation's dot) and after every line break. A
+    hit's sentence number is ``bisect_right(starts, hit.word)``."""
     starts: list[int] = []
     count = previous = 0
-    for m in _SENTENCE_END_RE.finditer(norm):
+    for stop in sentence_stops(norm):
         # the space or line break that closes the sentence is the first one the next word follows
-        gap = m.start() + 1 if m.group() == "\n" else m.end() + 1
+        gap = stop if norm[stop - 1] == "\n" else stop + 1
         count += norm.count(" ", previous, gap) + norm.count("\n", previous, gap)
         previous = gap
         starts.append(count)
     return starts
 
 
+# Between the words of a phrase, quotes, brackets and dashes are transparent; any other mark
+# touching a word boundary (``. , ; : ! ?``) ends the phrase, as does a line break.
+_GAP_STOP_RE = re.compile(r"\n|(?:^|(?<=\s))[^\w\s\"'()\[\]-]|[^\w\s\"'()\[\]-](?=\s|$)")
+_MAX_GAP_CHARS = 120
+
+
+def gap_words(gap: str) -> int:
+    """Words in the text between two phrase words (quotes, brackets and dashes are not words), or
+    -1 when the phrase cannot continue across it (a line break, a stop or comma at a word boundary)."""
+    if gap == " ":
+        return 0
+    if _GAP_STOP_RE.search(gap):
+        return -1
+    return sum(1 for token in gap.split() if any(ch.isalnum() for ch in token))
+
+
 def _join_phrase(phrase: SlopPhrase, parts: list[list[Found]], norm: str) -> list[Found]:
-    """Join phrase words in order, with at most ``slop`` extra words in total and no line break."""
+    """Join phrase words in order, with at most ``slop`` extra words in total (``gap_words``)."""
     out: list[Found] = []
     for first in parts[0]:
         chain = [first]
         budget = phrase.slop
         for candidates in parts[1:]:
             last = chain[-1]
-            nxt = next((c for c in candidates if last.word < c.word <= last.word + 1 + budget
-                        and c.start >= last.end and "\n" not in norm[last.end:c.start]), None)
+            nxt = None
+            for c in candidates:
+                if c.start < last.end:
+                    continue
+                if c.start - last.end > _MAX_GAP_CHARS:
+                    break
+                words = gap_words(norm[last.end:c.start])
+                if 0 <= words <= budget:
+                    nxt = c
+                    budget -= words
+                break
             if nxt is None:
                 break
-            budget -= nxt.word - last.word - 1
             chain.append(nxt)
         if len(chain) == phrase.parts:
-            out.append(Found(phrase.owner, phrase.term, phrase.weight, False, first.start, first.form_start,
-                             chain[-1].end, first.word))
+            out.append(Found(phrase.owner, phrase.term, phrase.weight, phrase.variant, first.start,
+                             first.form_start, chain[-1].end, first.word))
     return out
 
 
@@ -79,7 +101,7 @@ def _inside(span: tuple[int, int], masks: list[tuple[int, int]]) -> bool:
     return any(m_start <= span[0] and span[1] <= m_end for m_start, m_end in masks)
 
 
-def scan(tables: CompiledTables, automaton: ahocorasick_rs.AhoCorasick, norm: str,
+def scan(tables: CompiledTables, automaton: ahocorasick_rs.AhoCorasick, norm: str,  # noqa: C901 - flat hot loop
          exact_ok: Callable[[int, int, str], bool]) -> dict[int, list[Found]]:
     """Return the accepted, unmasked, non-contained hits of each owner, sorted by position.
 
@@ -92,6 +114,8 @@ def scan(tables: CompiledTables, automaton: ahocorasick_rs.AhoCorasick, norm: st
         return {}
     records = tables.records or form_records(tables.refs)
     plain = tables.plain or plain_records(records)
+    later = tables.later or later_parts(records)
+    multi = tables.multi or multi_records(records)
     spaced = norm.replace("\n", " ") if "\n" in norm else norm  # words end at spaces and line breaks
     last_token = last_word = 0
     hits: defaultdict[int, list[Found]] = defaultdict(list)
@@ -102,6 +126,9 @@ def scan(tables: CompiledTables, automaton: ahocorasick_rs.AhoCorasick, norm: st
     for index, start, end in matches:
         if padded[end].isalnum():
             continue
+        waits = later[index]
+        if waits is not None and (not parts or not any(p in parts for p in waits)):
+            continue  # only a later word of phrases none of which has begun
         if start and norm[start - 1].isalnum():
             limit = start - _MAX_PREFIX - 1 if start > _MAX_PREFIX else 0
             token = start - 1
@@ -123,6 +150,10 @@ def scan(tables: CompiledTables, automaton: ahocorasick_rs.AhoCorasick, norm: st
         if record is not None:  # the commonest case: one plain hit form (see ``plain_records``)
             hits[record[2]].append(new(Found, (record[2], record[3], record[4], record[5], token, start,
                                                end, last_word)))
+        elif multi[index] is not None:  # several plain hit forms (see ``multi_records``)
+            for r in multi[index]:  # type: ignore[union-attr]
+                if prefix in r[0]:
+                    hits[r[2]].append(new(Found, (r[2], r[3], r[4], r[5], token, start, end, last_word)))
         else:
             _add_records(tables, records[index], (prefix, token, start, end, last_word), exact_ok,
                          (hits, masks, parts))
@@ -148,7 +179,11 @@ def _add_records(tables: CompiledTables, records: tuple[Record, ...], where: tup
         if record[7] >= 0:
             slots = parts.get(record[7])
             if slots is None:
+                if record[8]:  # a later word before any first word: hits end in text order
+                    continue
                 slots = parts[record[7]] = [[] for _ in range(tables.phrases[record[7]].parts)]
+            elif record[8] and not slots[record[8] - 1]:
+                continue
             slots[record[8]].append(found)
         elif record[6] == HIT:
             hits[record[2]].append(found)
@@ -218,4 +253,8 @@ def _drop_contained(found: list[Found]) -> list[Found]:
         if f[6] > reach_end:  # then it is the new reach
             kept.append(f)
             reach_end = f[6]
+        elif not f[3] and f[2] > kept[-1][2] and f[6] <= kept[-1][6]:
+            # A listed spelling inside a longer (generated or weaker) hit: the longer hit weighs at
+            # least as much as the best listed form it covers (سيرجي شويغو keeps شويغو's 1.0).
+            kept[-1] = kept[-1]._replace(weight=f[2])
     return kept

@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from worker.matching.rules import RuleSyntaxError, parse_rule, rule_ids
 
 Inflection = Literal["auto", "none", "noun", "fem", "nisba", "plural"]
+Language = Literal["ar", "fa", "ur", "en"]
+ClaimPolicy = Literal["all", "flag", "asserted"]
 _ID_RE = re.compile(r"^[a-z0-9_]+$")
 
 
@@ -26,8 +28,10 @@ class TermSpec(BaseModel):
 
     t: str = Field(min_length=1)
     inflect: Inflection = "auto"
+    pronouns: bool = True  # false: no attached-pronoun forms (مسيرة, but not مسيرته "his career")
     case: Literal["fold", "exact"] = "fold"
     weight: float | None = Field(default=None, gt=0, le=5)
+    languages: list[Language] | None = Field(default=None, min_length=1)
 
 
 Term = str | TermSpec
@@ -37,8 +41,9 @@ class EntitySpec(BaseModel):
     """A named thing: a person, country, organisation or place, with names in any script.
 
     ``names`` weigh 1.0; ``adjectives`` (nisba/demonym forms, inflected) 1.0; ``metonyms``
-    (capital, seat of government) 0.5. Person names get generated spelling variants (weight 0.8)
-    unless ``variants`` is false; ``not_variants`` lists generated spellings to reject.
+    (capital, seat of government) ``metonym_weight`` (default 0.5: never alerts alone; 1.0 lets a
+    single ``Washington`` reach a ``mode: mention`` watch). Person names get generated spelling
+    variants (weight 0.8) unless ``variants`` is false; ``not_variants`` lists generated spellings to reject.
     ``masks`` cancel a hit of this entity inside the given phrases (``US Open``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -47,20 +52,40 @@ class EntitySpec(BaseModel):
     names: list[Term] = Field(min_length=1)
     adjectives: list[Term] = []
     metonyms: list[Term] = []
+    metonym_weight: float = Field(default=0.5, gt=0, le=1)
     masks: list[Term] = []
     variants: bool | None = None
     not_variants: list[str] = []
 
 
+class NearSpec(BaseModel):
+    """Context concepts within ``near`` words of a hit. As ``promote``: weak terms of the concept
+    count in full next to them (``مسيرة`` next to ``أسقطت`` or ``هجوم`` is a drone, not a march).
+    As ``mask_near``: no hit of the concept counts next to them (``sanctions`` next to ``FIFA``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    near: int = Field(ge=1, le=50)
+    concepts: list[str] = Field(min_length=1)
+
+
 class ConceptSpec(BaseModel):
     """A topic vocabulary: strong ``terms`` (1.0), ambiguous ``weak`` terms (0.5) and ``masks``:
-    phrases inside which a hit of this concept does not count (``مسيرة احتجاجية``, ``nuclear deal``)."""
+    phrases inside which a hit of this concept does not count (``مسيرة احتجاجية``, ``nuclear deal``).
+
+    ``promote`` lifts weak hits to 1.0 next to a context concept; ``mask_near`` drops hits next to
+    one (a context mask: sport, courts, space launches). ``languages`` limits the concept's
+    hits to text in those languages (Arabic-script hits take the article's Arabic-script language,
+    ar/fa/ur; Latin-script hits count as en); a term's own ``languages`` overrides it."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     terms: list[Term] = []
     weak: list[Term] = []
     masks: list[Term] = []
+    promote: NearSpec | None = None
+    mask_near: NearSpec | None = None
+    languages: list[Language] | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
     def _has_terms(self) -> ConceptSpec:
@@ -85,6 +110,9 @@ class WatchSpec(BaseModel):
     The first operand of each AND/NEAR is the watch's subject and carries the score; the other
     operands only qualify the match. ``mode: about`` (default threshold 2.0) alerts when the
     article is about the subject; ``mode: mention`` (default threshold 1.0) on any qualified mention.
+    ``claims``: ``flag`` (default) fires on denied and speculative reports too, with their status on
+    the match; ``asserted`` fires only on asserted ones; ``all`` fires on every one and skips the
+    classification. ``languages``: fire only on articles in these languages.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -95,6 +123,8 @@ class WatchSpec(BaseModel):
     channels: list[str] = []
     min_score: float | None = Field(default=None, ge=0)
     mode: Literal["about", "mention"] = "about"
+    claims: ClaimPolicy = "flag"
+    languages: list[Language] | None = Field(default=None, min_length=1)
     examples: ExamplesSpec = ExamplesSpec()
 
     @field_validator("id")
@@ -134,6 +164,11 @@ class WatchlistSpec(BaseModel):
             missing = sorted(rule_ids(parse_rule(watch.rule)) - set(self.entities) - set(self.concepts))
             if missing:
                 errors.append(f"watch {watch.id!r}: rule refers to unknown id(s) {', '.join(missing)}")
+        for key, concept in self.concepts.items():
+            for field, near in (("promote", concept.promote), ("mask_near", concept.mask_near)):
+                for other in near.concepts if near else ():
+                    if other not in self.concepts:
+                        errors.append(f"concept {key!r}: {field}.concepts: unknown concept {other!r}")
         if errors:
             raise ValueError("; ".join(errors))
         return self

@@ -26,6 +26,7 @@ LEAD_FACTOR = 1.5
 END_FACTOR = 0.7
 REPEAT_DAMPING = 0.5
 LEAD_CHARS = 320
+MAX_TITLE_CHARS = 200
 PASSAGE_GAP = 15
 PASSAGE_FACTORS = (0.4, 0.8)
 _DECAY = 1.0 - END_FACTOR  # what the body factor loses from the lead end to the text end
@@ -41,13 +42,18 @@ class Layout:
 
 
 def layout(norm: str) -> Layout:
-    """Locate the title (first non-empty line) and the lead (the next ~320 characters)."""
+    """Locate the title (first non-empty line) and the lead (the next ~320 characters). A first
+    line longer than ``MAX_TITLE_CHARS`` is no headline but the first paragraph of a text without
+    one (a feed item's summary, a page whose title was not extracted): no title, and the lead is
+    the first ~320 characters."""
     pos = 0
     size = len(norm)
     while pos < size:
         end = norm.find("\n", pos)
         end = size if end < 0 else end
         if norm[pos:end].strip():
+            if end - pos > MAX_TITLE_CHARS:
+                return Layout(pos, min(size, pos + LEAD_CHARS), size)
             return Layout(end, min(size, end + LEAD_CHARS), size)
         pos = end + 1
     return Layout(0, 0, size)

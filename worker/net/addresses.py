@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
+from worker.net.allow import NO_HOSTS, HostAllowlist
 from worker.net.errors import FetchError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -16,6 +17,7 @@ _BLOCKED_V4 = tuple(
         "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
         "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15",
         "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
+        "168.63.129.16/32",  # Azure's platform endpoint (wireserver), inside a public range
     )
 )
 _BLOCKED_V6 = tuple(
@@ -28,9 +30,19 @@ _BLOCKED_V6 = tuple(
     )
 )
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
-# Refused even for feeds with allow_private: cloud metadata endpoints, unspecified and multicast.
+_LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
+# Refused whatever a feed allows: cloud metadata and platform endpoints — also when embedded in an
+# IPv6 address (IPv4-mapped, NAT64, 6to4, Teredo) — unspecified and multicast addresses, and the
+# local-use NAT64 range, where the embedded IPv4 address cannot be located.
 _ALWAYS_BLOCKED = frozenset(
-    ipaddress.ip_address(a) for a in ("169.254.169.254", "169.254.170.2", "100.100.100.200", "fd00:ec2::254")
+    ipaddress.ip_address(a)
+    for a in (
+        "169.254.169.254",  # AWS, GCP, Azure, OpenStack, Oracle instance metadata
+        "169.254.170.2",  # AWS ECS task metadata
+        "100.100.100.200",  # Alibaba Cloud metadata
+        "168.63.129.16",  # Azure platform endpoint (wireserver)
+        "fd00:ec2::254",  # AWS instance metadata over IPv6
+    )
 )
 
 
@@ -80,25 +92,33 @@ def is_public_address(ip: str) -> bool:
     return addr.is_global or addr in _NAT64
 
 
-def _permitted_private(addr: IPAddress) -> bool:
-    target: IPAddress = addr
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        target = addr.ipv4_mapped
-    return not (target.is_unspecified or target.is_multicast or target in _ALWAYS_BLOCKED)
+def never_allowed(addr: IPAddress) -> bool:
+    """True for addresses no policy may reach (see `_ALWAYS_BLOCKED`), in any IPv6 wrapping."""
+    targets: list[IPAddress] = [addr]
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr in _LOCAL_NAT64:
+            return True
+        targets += _embedded_ipv4(addr)
+    return any(t.is_unspecified or t.is_multicast or t in _ALWAYS_BLOCKED for t in targets)
 
 
-def vet_addresses(host: str, ips: Iterable[str], *, allow_private: bool) -> list[str]:
+def vet_addresses(
+    host: str, ips: Iterable[str], *, allow_private: bool = False, allow_hosts: HostAllowlist = NO_HOSTS
+) -> list[str]:
     """Return the answers for ``host`` in order, or raise FetchError if ANY of them is refused.
 
-    With ``allow_private`` loopback and private ranges are allowed, but unspecified, multicast and
-    cloud-metadata addresses are still refused.
+    An answer is allowed when it is public, or when ``allow_private`` (every private address: for
+    internal callers) or ``allow_hosts`` (the feed's scoped allowlist) covers it — but never when it
+    is `never_allowed` (metadata endpoints, unspecified, multicast).
     """
     vetted: list[str] = []
     for ip in ips:
         addr = parse_ip(ip)
         if addr is None:
             raise FetchError(f"blocked: unparseable address {ip!r} for host {host!r}", transient=False)
-        allowed = _permitted_private(addr) if allow_private else is_public_address(ip)
+        allowed = not never_allowed(addr) and (
+            is_public_address(ip) or allow_private or allow_hosts.allows(host, addr)
+        )
         if not allowed:
             raise FetchError(f"blocked: non-public address {addr} (host {host!r})", transient=False)
         if str(addr) not in vetted:

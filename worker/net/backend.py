@@ -2,6 +2,8 @@
 
 Every read/write/connect is also bounded by the total deadline of the fetch in progress, so neither a
 server that trickles bytes nor one that never answers can hold the caller past ``deadline_s``.
+DNS lookups run in threads (getaddrinfo cannot be interrupted) and at most `DnsLookups.size` of them
+exist per fetcher: a feed full of links to names that never resolve cannot pile up threads.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from typing import Any
 import httpcore
 
 from worker.net.addresses import parse_ip, vet_addresses
+from worker.net.allow import NO_HOSTS, HostAllowlist
 from worker.net.errors import FetchError
 
 Resolver = Callable[[str, int], list[str]]
 _LEGACY_V4 = re.compile(r"^[0-9a-fA-FxX.]+$")
 _DEFAULT_DNS_TIMEOUT_S = 5.0
+DNS_THREADS = 8  # lookups in flight per fetcher (per worker process)
 
 
 def system_resolver(host: str, port: int) -> list[str]:
@@ -132,16 +136,69 @@ def literal_addresses(host: str) -> list[str] | None:
     return None
 
 
+class DnsLookups:
+    """Runs resolver calls in at most `size` threads. A lookup that outlives its caller's wait
+    keeps its slot until the resolver returns, so slow names cannot multiply threads; a caller
+    that finds no free slot within its wait gets a transient FetchError instead of a thread."""
+
+    def __init__(self, resolver: Resolver, size: int = DNS_THREADS) -> None:
+        self.resolver, self.size = resolver, size
+        self._slots = threading.BoundedSemaphore(size)
+
+    def resolve(self, host: str, port: int, wait: float) -> list[str]:
+        """The resolver's answers for (host, port) within `wait` seconds."""
+        began = time.monotonic()
+        if not self._slots.acquire(timeout=max(wait, 0.0)):
+            raise FetchError(
+                f"DNS lookup for host {host!r} not started: {self.size} lookups still pending", transient=True
+            )
+        box: queue.SimpleQueue[tuple[list[str] | None, BaseException | None]] = queue.SimpleQueue()
+
+        def lookup() -> None:
+            try:
+                box.put((list(self.resolver(host, port)), None))
+            except BaseException as exc:  # noqa: B036 - handed to the waiting thread
+                box.put((None, exc))
+            finally:
+                self._slots.release()
+
+        try:
+            threading.Thread(target=lookup, name=f"resolve:{host}", daemon=True).start()
+        except BaseException:
+            self._slots.release()
+            raise
+        left = max(wait - (time.monotonic() - began), 0.0)
+        try:
+            answers, error = box.get(timeout=left)
+        except queue.Empty:
+            reason = f"DNS lookup for host {host!r} timed out after {wait:g} s"
+            raise FetchError(reason, transient=True) from None
+        if isinstance(error, FetchError):
+            raise error
+        if error is not None or answers is None:
+            detail = getattr(error, "strerror", None) or str(error)
+            raise FetchError(f"DNS lookup failed for host {host!r}: {detail}", transient=True)
+        return answers
+
+
 class GuardedBackend(httpcore.NetworkBackend):
     """Resolve once, refuse if ANY answer is blocked, then connect to a vetted IP (pinned).
 
     TLS is layered on top by httpcore with the URL's hostname as SNI/verification name.
     """
 
-    def __init__(self, *, resolver: Resolver, clock: DeadlineClock, allow_private: bool) -> None:
-        self._resolver = resolver
+    def __init__(
+        self,
+        *,
+        resolver: Resolver | DnsLookups,
+        clock: DeadlineClock,
+        allow_private: bool,
+        allow_hosts: HostAllowlist = NO_HOSTS,
+    ) -> None:
+        self._lookups = resolver if isinstance(resolver, DnsLookups) else DnsLookups(resolver)
         self._clock = clock
         self._allow_private = allow_private
+        self._allow_hosts = allow_hosts
         self._inner = httpcore.SyncBackend()
 
     def connect_tcp(
@@ -155,7 +212,9 @@ class GuardedBackend(httpcore.NetworkBackend):
         answers = literal_addresses(host)
         if answers is None:
             answers = self._resolve(host, port, self._clock.bound(timeout))
-        vetted = vet_addresses(host, answers, allow_private=self._allow_private)
+        vetted = vet_addresses(
+            host, answers, allow_private=self._allow_private, allow_hosts=self._allow_hosts
+        )
         failure: Exception | None = None
         for ip in vetted:
             try:
@@ -180,27 +239,10 @@ class GuardedBackend(httpcore.NetworkBackend):
         time.sleep(seconds)
 
     def _resolve(self, host: str, port: int, timeout: float | None) -> list[str]:
-        # getaddrinfo cannot be interrupted, so it runs in a daemon thread we stop waiting for.
-        box: queue.SimpleQueue[tuple[list[str] | None, BaseException | None]] = queue.SimpleQueue()
-
-        def lookup() -> None:
-            try:
-                box.put((list(self._resolver(host, port)), None))
-            except BaseException as exc:  # noqa: B036 - handed to the waiting thread
-                box.put((None, exc))
-
-        threading.Thread(target=lookup, name=f"resolve:{host}", daemon=True).start()
         wait = _DEFAULT_DNS_TIMEOUT_S if timeout is None else timeout
         try:
-            answers, error = box.get(timeout=wait)
-        except queue.Empty:
+            return self._lookups.resolve(host, port, wait)
+        except FetchError:
             if self._clock.expired():
                 raise self._clock.exceeded() from None
-            reason = f"DNS lookup for host {host!r} timed out after {wait:g} s"
-            raise FetchError(reason, transient=True) from None
-        if isinstance(error, FetchError):
-            raise error
-        if error is not None or answers is None:
-            detail = getattr(error, "strerror", None) or str(error)
-            raise FetchError(f"DNS lookup failed for host {host!r}: {detail}", transient=True)
-        return answers
+            raise

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpx
@@ -11,7 +12,7 @@ from worker.net.backend import DeadlineClock, Resolver, system_resolver
 from worker.net.decode import BodyDecoder, parse_encodings
 from worker.net.errors import FetchError, error_for_status, status_phrase
 from worker.net.models import Fetched, FetchLimits, FetchPolicy, NotModified, split_content_type
-from worker.net.transport import ALLOW_PRIVATE_EXTENSION, GuardedTransport
+from worker.net.transport import POLICY_EXTENSION, GuardedTransport
 from worker.net.urls import check_url, check_url_chars, origin
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -25,6 +26,8 @@ _BINARY_MEDIA_TYPES = frozenset(
 )
 DEFAULT_LIMITS = FetchLimits()
 DEFAULT_POLICY = FetchPolicy()
+# Politeness per contacted host: a context held around each request (each redirect hop) to that host.
+Pace = Callable[[str], AbstractContextManager[object]]
 
 
 def _sendable(value: str | None) -> bool:
@@ -97,8 +100,11 @@ class Fetcher:
         last_modified: str | None = None,
         max_bytes: int | None = None,
         accept: str | None = None,
+        pace: Pace | None = None,
     ) -> Fetched | NotModified:
-        """Fetch ``url``; see the class docstring. Validators are sent verbatim when given."""
+        """Fetch ``url``; see the class docstring. Validators are sent verbatim when given.
+        ``pace(host)``, when given, is entered around every request to ``host`` (redirect hops
+        included) and sees the FetchError of that request."""
         headers: dict[str, str] = {}
         if etag is not None and _sendable(etag):
             headers["If-None-Match"] = etag
@@ -107,7 +113,7 @@ class Fetcher:
         if accept:
             headers["Accept"] = accept
         limit = self._limits.max_bytes if max_bytes is None else max_bytes
-        return self._fetch(url, policy, headers, limit, (etag, last_modified))
+        return self._fetch(url, policy, headers, limit, (etag, last_modified), pace)
 
     def close(self) -> None:
         """Close the pooled connections; the Fetcher must not be used afterwards."""
@@ -120,18 +126,20 @@ class Fetcher:
         headers: Mapping[str, str],
         limit: int,
         sent: tuple[str | None, str | None],
+        pace: Pace | None = None,
     ) -> Fetched | NotModified:
         current = httpx.URL(check_url(url))
         hop_headers = dict(headers)
         with self._clock.running(self._limits.deadline_s):
             for hop in range(policy.max_redirects + 1):
-                response = self._send(current, hop_headers, policy)
-                try:
-                    target = self._redirect_target(response, current)
-                    if target is None:
-                        return self._finish(response, current, limit, sent)
-                finally:
-                    response.close()
+                with pace(current.host) if pace is not None else nullcontext():
+                    response = self._send(current, hop_headers, policy)
+                    try:
+                        target = self._redirect_target(response, current)
+                        if target is None:
+                            return self._finish(response, current, limit, sent)
+                    finally:
+                        response.close()
                 if hop == policy.max_redirects:
                     break
                 if origin(target) != origin(current):
@@ -149,7 +157,7 @@ class Fetcher:
             url,
             headers=headers,
             timeout=httpx.Timeout(connect=connect, read=read, write=read, pool=connect),
-            extensions={ALLOW_PRIVATE_EXTENSION: policy.allow_private},
+            extensions={POLICY_EXTENSION: (policy.allow_private, policy.allow_hosts)},
         )
         try:
             return self._client.send(request, stream=True)

@@ -5,13 +5,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from worker.net.allow import NO_HOSTS, HostAllowlist
+
 
 @dataclass(frozen=True)
 class FetchPolicy:
-    """Per-feed permissions. ``allow_private`` is the explicit allow for intentional internal feeds."""
+    """Per-fetch permissions. ``allow_hosts`` is a feed's scoped allow for intentional internal
+    hosts; ``allow_private`` (every private address) is for internal callers only, never set
+    from a feed's configuration."""
 
     allow_private: bool = False
     max_redirects: int = 5
+    allow_hosts: HostAllowlist = NO_HOSTS
 
 
 @dataclass(frozen=True)

@@ -1,21 +1,25 @@
 """An httpx transport over two httpcore pools that use the guarded network backend.
 
-Connections made for feeds with ``allow_private`` live in their own pool so a keep-alive connection to
-an internal host can never be reused by a fetch that is not allowed to reach it.
+Each distinct address policy (public only, a feed's ``allow_hosts``, ``allow_private``) has its own
+pool, so a keep-alive connection to an internal host can never be reused by a fetch that is not
+allowed to reach it.
 """
 
 from __future__ import annotations
 
 import ssl
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 import httpcore
 import httpx
 
-from worker.net.backend import DeadlineClock, GuardedBackend, Resolver
+from worker.net.allow import NO_HOSTS, HostAllowlist
+from worker.net.backend import DeadlineClock, DnsLookups, GuardedBackend, Resolver
 
-ALLOW_PRIVATE_EXTENSION = "newswatch.allow_private"
+POLICY_EXTENSION = "newswatch.address_policy"  # value: (allow_private, HostAllowlist)
+PoolKey = tuple[bool, HostAllowlist]
 
 # Most specific first: the first match wins.
 _ERROR_MAP: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
@@ -63,7 +67,7 @@ class _ResponseStream(httpx.SyncByteStream):
 class GuardedTransport(httpx.BaseTransport):
     """httpx transport whose TCP connections are made only to vetted, pinned addresses.
 
-    The request extension ``ALLOW_PRIVATE_EXTENSION`` (bool) selects the permissive pool.
+    The request extension ``POLICY_EXTENSION`` selects the pool of that address policy.
     """
 
     def __init__(
@@ -75,20 +79,36 @@ class GuardedTransport(httpx.BaseTransport):
         max_connections: int = 20,
         keepalive_expiry: float = 30.0,
     ) -> None:
-        self._pools = {
-            flag: httpcore.ConnectionPool(
-                ssl_context=ssl_context,
-                max_connections=max_connections,
-                max_keepalive_connections=max_connections,
-                keepalive_expiry=keepalive_expiry,
-                network_backend=GuardedBackend(resolver=resolver, clock=clock, allow_private=flag),
-            )
-            for flag in (False, True)
-        }
+        self._ssl_context, self._max_connections = ssl_context, max_connections
+        self._keepalive_expiry = keepalive_expiry
+        self._lookups = DnsLookups(resolver)
+        self._clock = clock
+        self._pools: dict[PoolKey, httpcore.ConnectionPool] = {}
+        self._lock = threading.Lock()
+
+    def _pool(self, key: PoolKey) -> httpcore.ConnectionPool:
+        with self._lock:
+            pool = self._pools.get(key)
+            if pool is None:
+                allow_private, allow_hosts = key
+                pool = self._pools[key] = httpcore.ConnectionPool(
+                    ssl_context=self._ssl_context,
+                    max_connections=self._max_connections,
+                    max_keepalive_connections=self._max_connections,
+                    keepalive_expiry=self._keepalive_expiry,
+                    network_backend=GuardedBackend(
+                        resolver=self._lookups,
+                        clock=self._clock,
+                        allow_private=allow_private,
+                        allow_hosts=allow_hosts,
+                    ),
+                )
+            return pool
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         assert isinstance(request.stream, httpx.SyncByteStream)
-        pool = self._pools[bool(request.extensions.get(ALLOW_PRIVATE_EXTENSION, False))]
+        key = request.extensions.get(POLICY_EXTENSION, (False, NO_HOSTS))
+        pool = self._pool((bool(key[0]), key[1]))
         core_request = httpcore.Request(
             method=request.method,
             url=httpcore.URL(
@@ -112,5 +132,7 @@ class GuardedTransport(httpx.BaseTransport):
         )
 
     def close(self) -> None:
-        for pool in self._pools.values():
+        with self._lock:
+            pools = list(self._pools.values())
+        for pool in pools:
             pool.close()

@@ -1,122 +1,98 @@
-"""Process guards for Celery workers: a per-process memory ceiling and a durable redelivery counter.
+"""Every reach into kombu's internals, in one module, checked against the installed kombu.
 
-Brokers keep no redelivery count (reliability.md A2), and `task_reject_on_worker_lost` requeues a
-task whose pool child died, so a message that kills its child every time would loop forever. The
-counter lives in the store (its own table, created on first use), keyed by task name and
-arguments rather than by message id, so that the sweeper re-enqueueing the same lost entry under a
-new id cannot restart the loop. Only redelivered messages increment it: a normal run costs one
-primary-key read.
+The subclasses here change behaviour that kombu exposes no option for:
+- `SafeRedisTransport`: a foreign item pushed into a queue list is dropped and logged instead of
+  killing the consumer, and a lost broker always reaches the consumer as a connection error.
+- `InOrderSqlaTransport` (the embedded SQLite broker): queues are read in the order they are
+  consumed (kombu's virtual transports cycle round-robin; only the Redis transport has a
+  `queue_order_strategy`), and a message requeued after its pool process died carries
+  `delivery_info['redelivered']`, which is where Celery looks (kombu's virtual transport sets a
+  top-level flag that nothing reads).
+
+They were written against the kombu versions in `TESTED_KOMBU`. `check_internals()` verifies that
+every internal name they rely on is still there and raises `KombuInternalsChanged`, naming kombu
+and its version, when one is gone; `make_celery` runs it, so a kombu upgrade that breaks them
+stops the worker at start-up with that message instead of misbehaving under load.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
-import resource
-from collections.abc import Callable, Sequence
 from typing import Any
 
+import kombu
 from kombu.transport import redis as kombu_redis
+from kombu.transport import sqlalchemy as kombu_sqla
+from kombu.transport import virtual
 from kombu.transport.virtual import Empty
+from kombu.utils.scheduling import FairCycle
 from redis import exceptions as redis_exceptions
-from sqlalchemy import Column, Float, Integer, MetaData, String, Table, delete, select, update
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
-
-from worker.schema import SCHEMA_LOCK_KEY
 
 log = logging.getLogger(__name__)
 
-MAX_DELIVERIES = 3  # deliveries of one unit of work before it is quarantined
-WINDOW_S = 3600.0  # a quarantine (and a count) expires after this, so a fixed bug heals itself
+TESTED_KOMBU = ("5.7",)  # major.minor releases whose internals this module was checked against
 
-_metadata = MetaData()
-task_deliveries = Table(
-    "task_deliveries",
-    _metadata,
-    Column("work_key", String(255), primary_key=True),
-    Column("redeliveries", Integer, nullable=False, default=0),
-    Column("first_at", Float, nullable=False),
+
+class KombuInternalsChanged(RuntimeError):
+    """The installed kombu no longer has an internal that this module subclasses or calls."""
+
+
+# (owner, attribute) pairs this module relies on; instance attributes are checked on instances.
+_CLASS_ATTRIBUTES: tuple[tuple[type[Any], str], ...] = (
+    (kombu_redis.MultiChannelPoller, "on_poll_start"),
+    (kombu_redis.MultiChannelPoller, "on_readable"),
+    (kombu_redis.QoS, "ack"),
+    (kombu_redis.QoS, "reject"),
+    (kombu_redis.Channel, "_brpop_read"),
+    (kombu_redis.Channel, "conn_or_acquire"),
+    (kombu_redis.Channel, "active_queues"),
+    (kombu_redis.Transport, "Channel"),
+    (virtual.Channel, "_restore"),
+    (virtual.Channel, "_reset_cycle"),
+    (virtual.Channel, "_get_and_deliver"),
+    (kombu_sqla.Transport, "Channel"),
+    (FairCycle, "get"),
+    (FairCycle, "_next"),
 )
+_POLLER_ATTRIBUTES = ("_fd_to_chan", "_paused_brpop")
+_CYCLE_ATTRIBUTES = ("pos", "resources")
 
 
-def set_memory_limit(limit_mb: int) -> int | None:
-    """Cap this process's address space (RLIMIT_AS) at `limit_mb` MiB, so a runaway allocation
-    raises MemoryError in one task instead of the kernel's OOM killer taking the worker. Returns
-    the limit in bytes, or None when the platform refuses it."""
-    limit = limit_mb * 1024 * 1024
-    _, hard = resource.getrlimit(resource.RLIMIT_AS)
-    if hard != resource.RLIM_INFINITY:
-        limit = min(limit, hard)
+def _changed(what: str) -> KombuInternalsChanged:
+    return KombuInternalsChanged(
+        f"kombu {kombu.__version__}: {what}; worker/kombu_internals.py was written against kombu "
+        f"{', '.join(TESTED_KOMBU)} and must be checked against this release"
+    )
+
+
+def check_internals() -> None:
+    """Raise `KombuInternalsChanged` when an internal name this module relies on is missing."""
+    for owner, name in _CLASS_ATTRIBUTES:
+        if not hasattr(owner, name):
+            raise _changed(f"{owner.__module__}.{owner.__qualname__}.{name} no longer exists")
+    poller = kombu_redis.MultiChannelPoller()  # type: ignore[no-untyped-call]
     try:
-        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-    except (ValueError, OSError) as exc:
-        log.warning("cannot set the memory limit of %d MiB: %s", limit_mb, exc)
-        return None
-    return limit
+        for name in _POLLER_ATTRIBUTES:
+            if not hasattr(poller, name):
+                raise _changed(f"kombu.transport.redis.MultiChannelPoller() has no attribute {name}")
+    finally:
+        poller.close()  # type: ignore[no-untyped-call]
+    if "self._quick_ack" not in inspect.getsource(virtual.QoS.__init__):
+        raise _changed("kombu.transport.virtual.QoS() no longer sets _quick_ack")
+    cycle = FairCycle(lambda *_: None, [], Empty)  # type: ignore[no-untyped-call]
+    for name in _CYCLE_ATTRIBUTES:
+        if not hasattr(cycle, name):
+            raise _changed(f"kombu.utils.scheduling.FairCycle() has no attribute {name}")
+    if "queue_order_strategy" not in kombu_redis.Channel.from_transport_options:
+        raise _changed("the Redis transport no longer accepts the queue_order_strategy option")
+    source = inspect.getsource(kombu_redis.Channel.active_queues.fget)  # type: ignore[attr-defined]
+    if "set(" in source or "{queue for" in source:  # before kombu#2464 the order was lost
+        raise _changed("Redis Channel.active_queues no longer keeps the consume order")
 
 
-def work_key(task_name: str, args: Sequence[Any] | None) -> str:
-    """The identity of one unit of work: the task name and its (id-only) JSON arguments."""
-    return f"{task_name}:{json.dumps(list(args or []), separators=(',', ':'))}"[:255]
-
-
-class RedeliveryGuard:
-    """Counts redeliveries per unit of work in the store and says when to quarantine it."""
-
-    def __init__(self, engine: Engine, clock: Callable[[], float]) -> None:
-        self.engine, self.clock = engine, clock
-        with engine.begin() as conn:  # pool processes start together: one creates, the others see it
-            if conn.dialect.name == "postgresql":
-                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK_KEY})")
-            _metadata.create_all(conn, checkfirst=True)
-
-    def admit(self, key: str, *, redelivered: bool) -> int | None:
-        """None if the work may run; else the number of deliveries seen (it is quarantined)."""
-        now = self.clock()
-        if not redelivered:  # the common case: one read, no write
-            with self.engine.connect() as conn:
-                row = conn.execute(select(task_deliveries).where(task_deliveries.c.work_key == key)).first()
-            if row is None or row.first_at < now - WINDOW_S:
-                return None
-            seen: int = row.redeliveries + 1
-            return seen if seen > MAX_DELIVERIES else None
-        with self.engine.begin() as conn:
-            row = conn.execute(select(task_deliveries).where(task_deliveries.c.work_key == key)).first()
-            if row is not None and row.first_at < now - WINDOW_S:
-                conn.execute(delete(task_deliveries).where(task_deliveries.c.work_key == key))
-                row = None
-            count = row.redeliveries if row is not None else 0
-            if redelivered:
-                count += 1
-                if row is None:
-                    try:
-                        with conn.begin_nested():
-                            conn.execute(
-                                task_deliveries.insert().values(work_key=key, redeliveries=1, first_at=now)
-                            )
-                    except IntegrityError:  # a concurrent first redelivery inserted it
-                        conn.execute(
-                            update(task_deliveries)
-                            .where(task_deliveries.c.work_key == key)
-                            .values(redeliveries=task_deliveries.c.redeliveries + 1)
-                        )
-                else:
-                    conn.execute(
-                        update(task_deliveries)
-                        .where(task_deliveries.c.work_key == key)
-                        .values(redeliveries=task_deliveries.c.redeliveries + 1)
-                    )
-        deliveries = count + 1
-        return deliveries if deliveries > MAX_DELIVERIES else None
-
-    def prune(self) -> int:
-        """Forget counts older than the window; returns how many were removed."""
-        with self.engine.begin() as conn:
-            removed: int = conn.execute(
-                delete(task_deliveries).where(task_deliveries.c.first_at < self.clock() - WINDOW_S)
-            ).rowcount
-        return removed
+# --- Redis ---------------------------------------------------------------------------------------
 
 
 class BrokerConnectionLost(redis_exceptions.ConnectionError):
@@ -226,7 +202,7 @@ class _SafeChannel(kombu_redis.Channel):
 class SafeRedisTransport(kombu_redis.Transport):
     """kombu's Redis transport, but a foreign item pushed into a queue list is dropped and logged
     instead of killing the worker's consumer, and a lost broker always reaches the consumer as a
-    connection error (see `_SafePoller`)."""
+    connection error (see `_SafePoller`). Queue order is kombu's `queue_order_strategy` option."""
 
     Channel = _SafeChannel
 
@@ -235,4 +211,34 @@ class SafeRedisTransport(kombu_redis.Transport):
         self.cycle = _SafePoller()  # type: ignore[no-untyped-call,assignment]
 
 
+# --- SQLAlchemy (the embedded broker) ------------------------------------------------------------
+
+
+class _InOrderCycle(FairCycle):
+    """Every read starts at the first queue: the first non-empty queue in consume order wins
+    (kombu's FairCycle resumes after the queue it read last, i.e. round-robin)."""
+
+    def get(self, callback: Any, **kwargs: Any) -> Any:
+        self.pos = 0
+        return super().get(callback, **kwargs)  # type: ignore[no-untyped-call]
+
+
+class _InOrderSqlaChannel(kombu_sqla.Channel):
+    def _reset_cycle(self) -> None:
+        self._cycle = _InOrderCycle(self._get_and_deliver, self._active_queues, Empty)  # type: ignore[no-untyped-call]
+
+    def _restore(self, message: Any) -> None:
+        # A message rejected back to the queue (its pool process died) is a redelivery; Celery
+        # reads the flag from delivery_info, which kombu's virtual transport never sets.
+        message.delivery_info["redelivered"] = True
+        super()._restore(message)  # type: ignore[no-untyped-call]
+
+
+class InOrderSqlaTransport(kombu_sqla.Transport):
+    """kombu's SQLAlchemy transport with in-order queue reads and a visible redelivery flag."""
+
+    Channel = _InOrderSqlaChannel
+
+
 SAFE_REDIS_TRANSPORT = f"{__name__}:SafeRedisTransport"
+IN_ORDER_SQLA_TRANSPORT = f"{__name__}:InOrderSqlaTransport"

@@ -1,0 +1,115 @@
+"""Article → clustering evidence (pure, CPU only; run it outside any store transaction).
+
+Terms are namespaced so that the scorer knows which ones cross languages:
+`e:`/`g:` entity ids, `n:` numbers and `d:` day-month dates are script-independent, `w:<lang>:` words are not.
+Each term carries a position boost (title > lead > body); rarity (IDF) is applied later, from the
+store, because it changes as articles arrive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from worker.matching.normalize import normalize
+from worker.stories.entities import EntityFinder
+from worker.stories.settings import StoriesSpec
+from worker.stories.text import anchors, band_keys, content_word, date_keys, number_key, signature, tokens
+
+TITLE_BOOST = 2.0
+LEAD_BOOST = 1.0
+BODY_BOOST = 0.5  # entities and numbers only: body words are not kept
+CROSS_PREFIXES = ("e:", "g:", "n:", "d:")
+
+
+@dataclass(frozen=True)
+class StoryInput:
+    """One processed article as the clustering stage sees it.
+
+    `key` identifies the article for idempotency (the store's `articles.url_key`, or the contract
+    file's `id`); assigning the same key twice returns the first decision. `published_at` is a
+    Unix time or None (then the arrival time is used). `lang` is an ISO 639-1 code or None.
+    """
+
+    key: str
+    title: str
+    text: str
+    source: str
+    url: str | None = None
+    lang: str | None = None
+    published_at: float | None = None
+    article_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Features:
+    """The evidence of one article: `terms` maps term → position boost, `title` holds the title's
+    content words, `signature` the shingle MinHash (same language only), `bands` its LSH keys,
+    `anchors` a content-defined sample of its shingles (shared passages, such as one quote)."""
+
+    lang: str
+    terms: dict[str, float]
+    title: frozenset[str]
+    signature: tuple[int, ...]
+    bands: tuple[str, ...] = field(default=())
+    anchors: frozenset[int] = frozenset()
+    generic: frozenset[str] = frozenset()  # country entity ids: common by default (see `country_prior_share`)
+
+
+def _guess_lang(norm: str) -> str:
+    arabic = sum(1 for ch in norm[:2000] if "\u0600" <= ch <= "\u06ff")
+    latin = sum(1 for ch in norm[:2000] if "a" <= ch <= "z")
+    return "ar" if arabic > latin else "en" if latin else "und"
+
+
+class FeatureExtractor:
+    """Builds `Features` from a `StoryInput`. Immutable after construction; thread-safe."""
+
+    def __init__(self, settings: StoriesSpec, finder: EntityFinder) -> None:
+        self.settings = settings
+        self.finder = finder
+
+    def features(self, article: StoryInput) -> Features:
+        """Normalise, tokenise, find entities and fingerprint one article."""
+        title = article.title.strip()
+        text = f"{title}\n\n{article.text}" if title else article.text
+        norm = normalize(text)
+        lang = (article.lang or _guess_lang(norm)).lower()[:8]
+        title_norm = normalize(title)
+        title_toks = tokens(title_norm)
+        body_toks = tokens(normalize(article.text))
+        title_words = {w for w in map(content_word, title_toks) if w}
+        terms: dict[str, float] = {}
+        for word in title_words:
+            terms[f"w:{lang}:{word}"] = TITLE_BOOST
+        for tok in body_toks[: self.settings.lead_words]:
+            lead_word = content_word(tok)
+            if lead_word:
+                terms.setdefault(f"w:{lang}:{lead_word}", LEAD_BOOST)
+        lead_end = self._lead_end(norm, len(title_norm))
+        for i, tok in enumerate(title_toks + body_toks):
+            num = number_key(tok)
+            if num:
+                boost = TITLE_BOOST if i < len(title_toks) else LEAD_BOOST if i < len(title_toks) + \
+                    self.settings.lead_words else BODY_BOOST
+                terms[f"n:{num}"] = max(terms.get(f"n:{num}", 0.0), boost)
+        for date in date_keys(title_toks + body_toks[: self.settings.lead_words * 3]):
+            terms[f"d:{date}"] = LEAD_BOOST
+        found = self.finder.find(text)
+        for key, start in found.items():
+            terms[key] = TITLE_BOOST if title and start < len(title_norm) else \
+                LEAD_BOOST if start < lead_end else BODY_BOOST
+        toks = tokens(norm)
+        sig = signature(toks)
+        generic = frozenset(key for key in found if key in self.finder.countries)
+        return Features(lang, terms, frozenset(title_words), sig, tuple(band_keys(sig)), anchors(toks),
+                        generic)
+
+    def _lead_end(self, norm: str, title_len: int) -> int:
+        """Normalised offset where the lead (title + `lead_words` words) ends."""
+        pos, words = title_len, 0
+        while words < self.settings.lead_words:
+            nxt = norm.find(" ", pos + 1)
+            if nxt < 0:
+                return len(norm)
+            pos, words = nxt, words + 1
+        return pos

@@ -1,0 +1,128 @@
+"""Built-in cross-script names (Arabic and English) of places, states and bodies that news about
+the Middle East, Russia, Ukraine and East Asia names every day.
+
+They bridge Arabic and English articles of one event when the watchlist has no entity for them
+(Pyongyang, Kerch, Hatay, IAEA ...). Entries are compiled by the watch matcher (same normalisation,
+clitics and inflection), under ids `g:<id>`; an id that the configured watchlist also defines is
+left to the watchlist. Rarity weighting (IDF) decides how much each one counts, so listing a
+common name (a capital) costs nothing. Kept short and general on purpose: it is not tuned to any
+evaluation stream.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Kind = Literal["country", "place", "org", "person"]
+
+# id: (kind, names in any script). Arabic names are written once: the matcher adds clitics and
+# feminine/plural/nisba forms; adjectives are listed where the demonym differs from the name.
+GAZETTEER: dict[str, tuple[Kind, tuple[str, ...]]] = {
+    # states
+    "egypt": ("country", ("مصر", "egypt", "egyptian", "مصري")),
+    "syria": ("country", ("سوريا", "سورية", "syria", "syrian", "سوري")),
+    "iraq": ("country", ("العراق", "iraq", "iraqi", "عراقي")),
+    "lebanon": ("country", ("لبنان", "lebanon", "lebanese", "لبناني")),
+    "jordan": ("country", ("الأردن", "jordan", "jordanian", "أردني")),
+    "israel": ("country", ("إسرائيل", "israel", "israeli", "إسرائيلي")),
+    "palestine": ("country", ("فلسطين", "palestine", "palestinian", "فلسطيني")),
+    "saudi": ("country", ("السعودية", "saudi arabia", "saudi")),
+    "uae": ("country", ("الإمارات", "uae", "united arab emirates", "emirati", "إماراتي")),
+    "qatar": ("country", ("قطر", "qatar", "qatari", "قطري")),
+    "yemen": ("country", ("اليمن", "yemen", "yemeni", "يمني")),
+    "turkey": ("country", ("تركيا", "turkey", "türkiye", "turkish", "تركي")),
+    "ukraine": ("country", ("أوكرانيا", "ukraine", "ukrainian", "أوكراني")),
+    "belarus": ("country", ("بيلاروسيا", "belarus", "belarusian")),
+    "china": ("country", ("الصين", "china", "chinese", "صيني")),
+    "japan": ("country", ("اليابان", "japan", "japanese", "ياباني")),
+    "south_korea": ("country", ("كوريا الجنوبية", "south korea", "south korean", "seoul", "سيول")),
+    "taiwan": ("country", ("تايوان", "taiwan")),
+    "india": ("country", ("الهند", "india", "indian", "هندي")),
+    "pakistan": ("country", ("باكستان", "pakistan", "pakistani")),
+    "afghanistan": ("country", ("أفغانستان", "afghanistan", "afghan")),
+    "uk": ("country", ("بريطانيا", "المملكة المتحدة", "britain", "united kingdom", "british", "بريطاني")),
+    "france": ("country", ("فرنسا", "france", "french", "فرنسي")),
+    "germany": ("country", ("ألمانيا", "germany", "german", "ألماني")),
+    "italy": ("country", ("إيطاليا", "italy", "italian")),
+    "spain": ("country", ("إسبانيا", "spain", "spanish")),
+    "poland": ("country", ("بولندا", "poland", "polish")),
+    "canada": ("country", ("كندا", "canada", "canadian", "كندي")),
+    "argentina": ("country", ("الأرجنتين", "argentina", "argentine", "أرجنتيني")),
+    "brazil": ("country", ("البرازيل", "brazil", "brazilian")),
+    "libya": ("country", ("ليبيا", "libya", "libyan")),
+    "sudan": ("country", ("السودان", "sudan", "sudanese")),
+    "algeria": ("country", ("الجزائر", "algeria", "algerian")),
+    "morocco": ("country", ("المغرب", "morocco", "moroccan")),
+    "tunisia": ("country", ("تونس", "tunisia", "tunisian")),
+    "armenia": ("country", ("أرمينيا", "armenia", "armenian")),
+    "azerbaijan": ("country", ("أذربيجان", "azerbaijan", "azerbaijani")),
+    "venezuela": ("country", ("فنزويلا", "venezuela")),
+    # cities and regions
+    "damascus": ("place", ("دمشق", "damascus")),
+    "beirut": ("place", ("بيروت", "beirut")),
+    "baghdad": ("place", ("بغداد", "baghdad")),
+    "cairo": ("place", ("القاهرة", "cairo")),
+    "riyadh": ("place", ("الرياض", "riyadh")),
+    "doha": ("place", ("الدوحة", "doha")),
+    "ankara": ("place", ("أنقرة", "ankara")),
+    "istanbul": ("place", ("إسطنبول", "اسطنبول", "istanbul")),
+    "jerusalem": ("place", ("القدس", "jerusalem")),
+    "tel_aviv": ("place", ("تل أبيب", "tel aviv")),
+    "gaza": ("place", ("غزة", "gaza")),
+    "west_bank": ("place", ("الضفة الغربية", "west bank")),
+    "golan": ("place", ("الجولان", "golan")),
+    "aleppo": ("place", ("حلب", "aleppo")),
+    "idlib": ("place", ("إدلب", "idlib")),
+    "hatay": ("place", ("هاتاي", "hatay", "antakya", "أنطاكيا")),
+    "gaziantep": ("place", ("غازي عنتاب", "gaziantep")),
+    "kahramanmaras": ("place", ("كهرمان مرعش", "kahramanmaras", "kahramanmaraş")),
+    "sanaa": ("place", ("صنعاء", "sanaa")),
+    "isfahan": ("place", ("أصفهان", "isfahan")),
+    "hormuz": ("place", ("هرمز", "hormuz")),
+    "red_sea": ("place", ("البحر الأحمر", "red sea")),
+    "black_sea": ("place", ("البحر الأسود", "black sea")),
+    "kyiv": ("place", ("كييف", "kyiv", "kiev")),
+    "crimea": ("place", ("القرم", "crimea", "crimean")),
+    "kerch": ("place", ("كيرتش", "كيرش", "kerch")),
+    "sevastopol": ("place", ("سيفاستوبول", "sevastopol")),
+    "donetsk": ("place", ("دونيتسك", "donetsk")),
+    "kharkiv": ("place", ("خاركيف", "kharkiv")),
+    "odesa": ("place", ("أوديسا", "odesa", "odessa")),
+    "zaporizhzhia": ("place", ("زابوريجيا", "zaporizhzhia")),
+    "kursk": ("place", ("كورسك", "kursk")),
+    "belgorod": ("place", ("بيلغورود", "belgorod")),
+    "pyongyang": ("place", ("بيونغ يانغ", "بيونغيانغ", "pyongyang")),
+    "tokyo": ("place", ("طوكيو", "tokyo")),
+    "hokkaido": ("place", ("هوكايدو", "hokkaido")),
+    "beijing": ("place", ("بكين", "beijing")),
+    "brussels": ("place", ("بروكسل", "brussels")),
+    "london": ("place", ("لندن", "london")),
+    "paris": ("place", ("باريس", "paris")),
+    "berlin": ("place", ("برلين", "berlin")),
+    "geneva": ("place", ("جنيف", "geneva")),
+    "vienna": ("place", ("فيينا", "vienna")),
+    "minsk": ("place", ("مينسك", "minsk")),
+    # bodies
+    "un": ("org", ("الأمم المتحدة", "united nations")),
+    "nato": ("org", ("الناتو", "حلف شمال الأطلسي", "nato")),
+    "eu": ("org", ("الاتحاد الأوروبي", "european union")),
+    "iaea": ("org", ("الوكالة الدولية للطاقة الذرية", "iaea")),
+    "irgc": ("org", ("الحرس الثوري", "irgc", "revolutionary guard", "revolutionary guards")),
+    "hezbollah": ("org", ("حزب الله", "hezbollah")),
+    "hamas": ("org", ("حماس", "hamas")),
+    "houthis": ("org", ("الحوثيين", "الحوثي", "houthi", "houthis")),
+    "kcna": ("org", ("وكالة الأنباء المركزية الكورية", "kcna")),
+    "pentagon": ("org", ("البنتاغون", "pentagon")),
+    "opec": ("org", ("أوبك", "opec")),
+    "fifa": ("org", ("فيفا", "الفيفا", "fifa")),
+    # heads of state and government (the watchlist adds its own people)
+    "netanyahu": ("person", ("نتنياهو", "netanyahu")),
+    "erdogan": ("person", ("أردوغان", "erdogan", "erdoğan")),
+    "zelensky": ("person", ("زيلينسكي", "zelensky", "zelenskyy")),
+    "khamenei": ("person", ("خامنئي", "khamenei")),
+    "biden": ("person", ("بايدن", "biden")),
+    "trump": ("person", ("ترامب", "trump")),
+    "xi_jinping": ("person", ("شي جين بينغ", "xi jinping")),
+    "lavrov": ("person", ("لافروف", "lavrov")),
+    "macron": ("person", ("ماكرون", "macron")),
+}

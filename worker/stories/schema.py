@@ -1,0 +1,68 @@
+"""Story tables, on the shared `worker.schema.metadata` (created with the others at start-up).
+
+- `stories`: one row per real-world event; ids are never reused, renumbered or merged. `revision`
+  grows with every article that joins (part of a follow-up's idempotency key); `alerted_at` is set
+  by the alerting stage once a story has been announced.
+- `story_members (article_key)` unique: an article is assigned once, ever; a second assignment
+  returns the first decision. `vector` holds the article's evidence, `why` the decision's reasons.
+- `story_keys` keyed (key, at, member): the search index (LSH band keys, rare entity ids, numbers and
+  words → member), read only inside the time window; never a scan of all stories.
+- `story_df (term, day)`: document frequencies per UTC day, summed over a window for IDF.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, Column, Float, ForeignKey, Index, Integer, String, Table, Text
+
+from worker.schema import metadata
+
+KEY_CHARS = 200  # longer terms are cut (an index key must stay small)
+
+stories = Table(
+    "stories",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("headline", Text, nullable=False),
+    Column("first_seen_at", Float, nullable=False),
+    Column("last_seen_at", Float, nullable=False),
+    Column("articles", Integer, nullable=False, default=1),
+    Column("revision", Integer, nullable=False, default=1),
+    Column("alerted_at", Float),
+    Index("ix_stories_last_seen", "last_seen_at"),
+)
+
+story_members = Table(
+    "story_members",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("article_key", Text, nullable=False, unique=True),
+    Column("article_id", Integer, ForeignKey("articles.id")),
+    Column("story_id", Integer, ForeignKey("stories.id"), nullable=False),
+    Column("started", Boolean, nullable=False),  # this article started the story
+    Column("source", String(255), nullable=False),
+    Column("lang", String(8), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("url", Text),
+    Column("at", Float, nullable=False),
+    Column("vector", Text, nullable=False),
+    Column("why", Text, nullable=False),
+    Index("ix_story_members_story", "story_id"),
+)
+
+story_keys = Table(
+    "story_keys",
+    metadata,
+    Column("key", String(KEY_CHARS), primary_key=True),
+    Column("at", Float, primary_key=True),
+    Column("member_id", Integer, ForeignKey("story_members.id"), primary_key=True, autoincrement=False),
+    sqlite_with_rowid=False,  # one B-tree, ordered as the search reads it (key, newest first)
+)
+
+story_df = Table(
+    "story_df",
+    metadata,
+    Column("term", String(KEY_CHARS), primary_key=True),
+    Column("day", Integer, primary_key=True, autoincrement=False),
+    Column("n", Integer, nullable=False),
+    sqlite_with_rowid=False,
+)
