@@ -49,23 +49,26 @@ def _tz(hours: int) -> timezone:
     return timezone(timedelta(hours=hours))
 
 
+HEADLINE_001 = "وزير الدفاع الروسي يزور إيران.. تعاون عسكري طويل الأمد بين موسكو وطهران"
+HEADLINE_003 = "اتصالات متزايدة.. موسكو مستعدة لتعزيز التعاون العسكري مع طهران"
+HEADLINE_004 = "بوتين وبيزيشكيان يوقعان شراكة استراتيجية بين روسيا وإيران لمدة 20 عاماً"  # none in the seed
+
 META: dict[str, SeedMeta] = {
     "000_6085b7264f9884e6": SeedMeta(wordpress, "أخبار العالم", "وكالات",
                                      datetime(2024, 1, 17, 10, 15, tzinfo=_tz(3))),
     "001_f29800354f5cf40f": SeedMeta(nextjs, "الشرق الأوسط", "محمود غراب",
                                      datetime(2024, 1, 24, 14, 40, tzinfo=_tz(2)),
-                                     headline="وزير الدفاع الروسي يزور إيران.. تعاون عسكري طويل الأمد بين موسكو وطهران",
+                                     headline=HEADLINE_001,
                                      chrome=("الموقع الرسمي | القاهرة الاخبارية", "• مشاركة :", "post-title")),
     "002_12ba7111f2471564": SeedMeta(table_layout, "تقارير", "فريق التحرير",
                                      datetime(2024, 2, 12, 8, 5, tzinfo=_tz(0))),
     "003_227bb4d96c4cbcfe": SeedMeta(microdata, "أخبار العالم", "وكالات",
                                      datetime(2024, 5, 7, 16, 20, tzinfo=_tz(3)),
-                                     headline="اتصالات متزايدة.. موسكو مستعدة لتعزيز التعاون العسكري مع طهران",
+                                     headline=HEADLINE_003,
                                      chrome=("الثلاثاء 7 مايو / مايو 2024", "Changed")),
-    # The seed has no headline of its own: this is the one its outlet would have printed.
     "004_c4a9f35214ecb214": SeedMeta(drupal, "سياسة دولية", "المستقلة",
                                      datetime(2024, 10, 18, 11, 0, tzinfo=_tz(3)),
-                                     headline="بوتين وبيزيشكيان يوقعان شراكة استراتيجية بين روسيا وإيران لمدة 20 عاماً"),
+                                     headline=HEADLINE_004),
 }
 
 
