@@ -2,7 +2,8 @@
 
 Contract: one fresh Apprise object per call and destination (a partial failure elsewhere can never
 cause a re-send here); no Apprise-level retries or e-mail throttle (the outbox owns retries);
-body_format TEXT; no redirects; every log record Apprise or urllib3 emits during the call is masked.
+body_format as rendered (TEXT unless `body_format_for` chose Markdown or HTML); no redirects;
+every log record Apprise or urllib3 emits during the call is masked.
 """
 
 from __future__ import annotations
@@ -21,16 +22,21 @@ from apprise.plugins.base import NotifyBase
 
 from alerts.outcome import MAX_ERROR, SendOutcome, SendVerdict, classify
 from alerts.redact import MASK, RedactingFilter, redact, split_url, url_secrets
-from alerts.render import RenderedAlert
+from alerts.render import BodyFormat, RenderedAlert
 from alerts.responses import recorded_responses, retry_after
 from alerts.schemes import CONSOLE_SCHEME, JSONL_SCHEME, jsonl_path, normalise_url, register_schemes
 
-__all__ = ["SendOutcome", "SendVerdict", "describe_destination", "send", "validate_destination"]
+__all__ = [
+    "SendOutcome", "SendVerdict", "body_format_for", "describe_destination", "send", "validate_destination"
+]
 
 log = logging.getLogger(__name__)
 
 IDEMPOTENCY_HEADER = "X-Newswatch-Idempotency"
 HEADER_SCHEMES = frozenset({"json", "jsons", "form", "forms", "xml", "xmls", "mailto", "mailtos"})
+EMAIL_SCHEMES = frozenset({"mailto", "mailtos"})
+# Read by programs, not people: they keep the plain text body whatever formats the plugin accepts.
+_PLAIN_SCHEMES = HEADER_SCHEMES - EMAIL_SCHEMES | {CONSOLE_SCHEME, JSONL_SCHEME}
 _HOST_SCHEMES = HEADER_SCHEMES | {CONSOLE_SCHEME}
 # Loggers that see destination URLs during a send: Apprise itself and urllib3's request lines.
 _URL_LOGGERS = (
@@ -159,6 +165,26 @@ def build_service(url: str, idempotency_key: str | None, timeout_s: float) -> No
     return service
 
 
+def body_format_for(url: str) -> BodyFormat:
+    """The body format `url` shows best: HTML for e-mail (mailto/mailtos), Markdown for a service
+    whose Apprise plugin takes Markdown as is (Telegram, Matrix, Slack, Discord, Rocket.Chat, …),
+    else plain text. A URL `?format=` that makes the plugin resolve to something else, a plugin
+    that would have to convert, an unloadable URL or an Apprise without per-send format
+    resolution (`resolve_format`) all mean plain text: our Markdown is only sent where it is read."""
+    parts = split_url(url)
+    scheme = parts.scheme if parts is not None else ""
+    if scheme in _PLAIN_SCHEMES:
+        return BodyFormat.TEXT
+    wanted = NotifyFormat.HTML if scheme in EMAIL_SCHEMES else NotifyFormat.MARKDOWN
+    register_schemes()
+    with masked_logs(url_secrets(url)):
+        service = apprise.Apprise.instantiate(prepare_url(url, None), asset=make_asset())
+    resolve = getattr(service, "resolve_format", None)
+    if service is None or resolve is None or resolve(wanted) != wanted:
+        return BodyFormat.TEXT
+    return BodyFormat(wanted.value)
+
+
 def send(url: str, alert: RenderedAlert, *, idempotency_key: str, timeout_s: float = 10.0) -> SendOutcome:
     """Deliver `alert` to the single destination `url` once (no Apprise retries) and classify it.
 
@@ -193,7 +219,8 @@ def _send_masked(
     notifier.add(service)
     with recorded_responses() as seen:
         result = notifier.notify(
-            body=alert.body, title=alert.title, notify_type=NotifyType.INFO, body_format=NotifyFormat.TEXT
+            body=alert.body, title=alert.title, notify_type=NotifyType.INFO,
+            body_format=NotifyFormat(alert.body_format.value),
         )
     try:
         outcome = classify(result, seen, secrets, label)

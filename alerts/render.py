@@ -11,6 +11,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from urllib.parse import urlsplit
 
 TITLE_PREFIX = "[newswatch]"
@@ -66,12 +67,22 @@ class AlertContent:
     lang: str
 
 
+class BodyFormat(StrEnum):
+    """How a rendered body is written; the value is Apprise's NotifyFormat value."""
+
+    TEXT = "text"
+    MARKDOWN = "markdown"  # CommonMark; Apprise translates it to each service's dialect
+    HTML = "html"  # a whole HTML document (e-mail)
+
+
 @dataclass(frozen=True)
 class RenderedAlert:
-    """Plain-text alert: `title` is one line of at most MAX_TITLE chars; `body` is at most max_body."""
+    """A rendered alert: `title` is one line of at most MAX_TITLE chars (plain text, or empty when
+    the body carries it); `body` is at most max_body chars, written in `body_format`."""
 
     title: str
     body: str
+    body_format: BodyFormat = BodyFormat.TEXT
 
 
 def truncate(text: str, limit: int) -> str:
@@ -171,3 +182,102 @@ def render_alert(alert: AlertContent, *, max_body: int = 4000) -> RenderedAlert:
     parts.append(footer)
     body = truncate("\n\n".join(parts), max(max_body, 0))
     return RenderedAlert(title=render_title(alert.watch_title, alert.article_title), body=body)
+
+
+# --- story messages (worker/messages.py) ---------------------------------------------------------
+
+_MAX_ITEMS = 12  # watches shown in full; the rest are named on one line
+_MAX_ITEM_SNIPPET = 600
+_MAX_OUTLETS = 8
+_MAX_OUTLET = 50
+_MAX_REASON = 300
+_CLAIM_NOTES = {"denied": "DENIED", "speculative": "SPECULATIVE"}
+
+
+@dataclass(frozen=True)
+class WatchItem:
+    """One watch a story message shows. Every string field is untrusted."""
+
+    watch_id: str
+    watch_title: str
+    score: float
+    snippet: str
+    claim: str  # asserted | denied | speculative | unclassified
+
+
+@dataclass(frozen=True)
+class MessageContent:
+    """One story message: the triggering article, every watch it matched, the story so far."""
+
+    kind: str  # first | followup
+    story_id: int
+    revision: int
+    headline: str
+    reason: str
+    items: tuple[WatchItem, ...]
+    article_title: str
+    source: str
+    link: str | None
+    published: datetime | None
+    lang: str
+    outlets: tuple[str, ...]
+    langs: tuple[str, ...]
+
+
+def _names(values: tuple[str, ...], limit: int, each: int) -> str:
+    shown = [v for v in (clean_text(x, each) for x in values[:limit]) if v]
+    extra = len(values) - limit
+    text = ", ".join(shown) if shown else "(none)"
+    return f"{text} (+{extra} more)" if extra > 0 else text
+
+
+def _item_line(item: WatchItem) -> str:
+    watch = clean_text(item.watch_title, _MAX_WATCH) or "(untitled watch)"
+    watch_id = clean_text(item.watch_id, 64)
+    note = _CLAIM_NOTES.get(item.claim)
+    return (f"- {watch}" + (f" [{watch_id}]" if watch_id else "") + f" — score {format_score(item.score)}"
+            + (f" — {note}" if note else ""))
+
+
+def render_message(msg: MessageContent, *, max_body: int = 4000) -> RenderedAlert:
+    """Render a story message as plain text: a one-line title naming the top watch and the
+    article, then the reason (follow-ups), every watch with its claim status and snippet, the
+    article and the story's outlets and languages. The body never exceeds `max_body` characters:
+    the snippets share whatever room the bounded header and footer leave."""
+    items = msg.items[:_MAX_ITEMS]
+    top = items[0].watch_title if items else ""
+    more = f" (+{len(msg.items) - 1})" if len(msg.items) > 1 else ""
+    prefix = "update: " if msg.kind == "followup" else ""
+    title = render_title(f"{prefix}{clean_text(top, _MAX_WATCH)}{more}", msg.article_title)
+    head = [f"Story {msg.story_id}" + (f", update (revision {msg.revision})" if msg.kind == "followup"
+                                       else "") + f": {clean_text(msg.headline, _MAX_ARTICLE_TITLE)}"]
+    if msg.kind == "followup":
+        head.append(f"What changed: {clean_text(msg.reason, _MAX_REASON) or '(unknown)'}")
+    header = "\n".join(head)
+    article = "\n".join((
+        f"Article: {clean_text(msg.article_title, _MAX_ARTICLE_TITLE) or '(untitled article)'}",
+        f"Source: {clean_text(msg.source, _MAX_SOURCE) or '(unknown source)'}",
+        f"Link: {safe_link(msg.link)}",
+        f"Published: {format_published(msg.published)}",
+        f"Language: {clean_text(msg.lang, _MAX_LANG) or 'unknown'}",
+    ))
+    rest = msg.items[_MAX_ITEMS:]
+    footer = "\n".join((
+        *([f"Also matched: {_names(tuple(i.watch_title for i in rest), 6, 40)}"] if rest else []),
+        f"Outlets so far ({len(msg.outlets)}): {_names(msg.outlets, _MAX_OUTLETS, _MAX_OUTLET)}",
+        f"Languages so far: {_names(msg.langs, 10, _MAX_LANG)}",
+    ))
+    # each section gets a bounded share, so a huge field cannot push the others out
+    header, article, footer = (truncate(header, max_body // 5), truncate(article, max_body // 4),
+                               truncate(footer, max_body // 4))
+    lines = [_item_line(i) for i in items]
+    room_watches = max_body - len(header) - len(article) - len(footer) - 16
+    room = min(_MAX_ITEM_SNIPPET, (room_watches - sum(len(x) + 1 for x in lines)) // max(len(items), 1) - 4)
+    watches = []
+    for item, line in zip(items, lines, strict=True):
+        watches.append(line)
+        if room >= _MIN_SNIPPET_ROOM:
+            watches.append("  " + (clean_text(item.snippet, room) or "(no snippet)"))
+    block = truncate("Watches:\n" + "\n".join(watches), max(room_watches, 0))
+    body = "\n\n".join(part for part in (header, block, article, footer) if part)
+    return RenderedAlert(title=title, body=truncate(body, max(max_body, 0)))

@@ -7,7 +7,8 @@
   (a per-process comparison, flattering to the pipeline).
 - Pipeline: the real Celery worker (prefork, concurrency 2) on a real redis-server, over the same
   pages; PostgreSQL store for both.
-- Latency: entry stored by the poll → alert accepted by the loopback webhook, at moderate load.
+- Latency: entry stored by the poll → message accepted by the loopback webhook, at moderate load
+  (each latency article is an event of its own, so it starts a story and sends its message).
 - Memory: the worker's RSS (main process + pool children) after the 1,000 articles.
 
 Prints `key: value` lines and merges them into bench/results.json.
@@ -55,7 +56,36 @@ def build_site(root: Path) -> None:
         _write_feed(root / f"feed{f}.xml", range(f * PER_FEED, (f + 1) * PER_FEED))
     for f in range(LATENCY_FEEDS):
         n = FEEDS * PER_FEED + f
+        (root / "articles" / f"a{n}.html").write_text(_event_page(n), encoding="utf-8")
         _write_feed(root / f"late{f}.xml", range(n, n + 1))
+
+
+_LETTERS = "بتثجحخدذرزسشصضطظعغفقكلمنهوي"
+
+
+def _name(n: int, k: int) -> str:
+    """A made-up word unique to (n, k): the rare names of one event."""
+    x, out = n * 7 + k + 1000, ""
+    while x:
+        x, r = divmod(x, len(_LETTERS))
+        out += _LETTERS[r]
+    return out + "ان"
+
+
+def _event_page(n: int) -> str:
+    """A page about an event of its own (a drone strike on a made-up town), so that each latency
+    article starts a story and sends one message: the latency is entry stored → message accepted."""
+    town, chief, unit = _name(n, 1), _name(n, 2), _name(n, 3)
+    paras = [
+        f"أعلن مسؤولون أن طائرات مسيرة إيرانية الصنع أطلقتها روسيا أصابت مستودعا في بلدة {town} فجر اليوم.",
+        f"وقال رئيس البلدية {chief} إن الهجوم الذي نفذته وحدة {unit} ألحق أضرارا بمحطة الكهرباء في {town}.",
+        f"وأضاف {chief} أن فرق الإنقاذ عملت لساعات في {town} وأن الطائرات المسيرة من طراز شاهد.",
+        f"ولم تعلق موسكو ولا طهران على الهجوم على {town}، فيما طالب {chief} بمزيد من أنظمة الدفاع الجوي.",
+    ]
+    body = "".join(f"<p>{p}</p>" for p in paras)
+    title = f"طائرات مسيرة إيرانية تضرب بلدة {town}"
+    return (f'<!doctype html><html lang="ar" dir="rtl"><head><meta charset="utf-8"><title>{title}</title>'
+            f"</head><body><article><h1>{title}</h1>{body}</article></body></html>")
 
 
 def _write_feed(path: Path, numbers: range) -> None:
@@ -88,7 +118,8 @@ def write_config(path: Path, feeds: list[str], site: str, hook: str, db: str, br
         # One loopback host stands for the many hosts of real feeds: per-host politeness off.
         "fetch": {"per_host_concurrency": 64, "per_host_spacing_s": 0},
         "feeds": [
-            {"name": f, "url": f"{site}{f}.xml", "interval": 86400, "allow_private": True} for f in feeds
+            {"name": f, "url": f"{site}{f}.xml", "interval": 86400, "allow_private": True, "backfill": "all"}
+            for f in feeds
         ],
         "channels": {"hook": [hook]},
         **watchlist,
@@ -191,8 +222,8 @@ def pipeline(tmp: Path, site: str, hook: WebhookReceiver, db: str, redis: str) -
         (sent - seen) * 1000
         for seen, sent in _rows(
             db,
-            "SELECT e.seen_at, d.sent_at FROM deliveries d JOIN alerts a ON a.id = d.alert_id "
-            "JOIN entries e ON e.article_id = a.article_id JOIN feeds f ON f.id = e.feed_id "
+            "SELECT e.seen_at, d.sent_at FROM deliveries d JOIN messages m ON m.id = d.message_id "
+            "JOIN entries e ON e.article_id = m.article_id JOIN feeds f ON f.id = e.feed_id "
             "WHERE f.name LIKE 'late%' AND d.state = 'sent'",
         )
     ]

@@ -45,11 +45,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from lxml import html as lxml_html
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from worker.extract import decode_body, detect_language, extract_page, plain_text_from_html  # noqa: E402
+from worker.extract import decode_body, detect_language, extract_page  # noqa: E402
 from worker.matching import compile_watchlist  # noqa: E402
 from worker.matching.language import article_language  # noqa: E402
 from worker.matching.schema import TermSpec, WatchlistSpec  # noqa: E402
@@ -168,6 +169,14 @@ def _squeeze(text: str) -> str:
     return " ".join(text.split())
 
 
+def _expected_text(markup: str) -> str:
+    """The words of a ground-truth `.expected.html` body (text nodes joined by spaces)."""
+    root = lxml_html.fromstring(markup)
+    for bad in root.xpath("//script | //style"):
+        bad.drop_tree()
+    return _squeeze(" ".join(root.itertext()))
+
+
 def realworld_figures(realworld: Path) -> dict[str, Any]:
     """Extraction quality on the pages whose ground truth PROVENANCE.md names (see the docstring)."""
     provenance = (realworld / "PROVENANCE.md").read_text("utf-8")
@@ -200,7 +209,7 @@ def realworld_figures(realworld: Path) -> dict[str, Any]:
         if (pages / f"{stem}.expected.txt").exists():
             expected[name] = (pages / f"{stem}.expected.txt").read_text("utf-8", errors="replace")
         elif (pages / f"{stem}.expected.html").exists():
-            expected[name] = plain_text_from_html((pages / f"{stem}.expected.html").read_text("utf-8"))
+            expected[name] = _expected_text((pages / f"{stem}.expected.html").read_text("utf-8"))
         if include or exclude:
             checks[name] = (include, exclude)
     sky = re.search(r"must include (.*?)\. It must not include (.*?)\.\s", provenance)

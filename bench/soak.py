@@ -210,6 +210,7 @@ def write_config(
             "url": f"{servers[f % len(servers)].url}feed{f}.xml",
             "interval": opts.interval,
             "allow_private": True,
+            "backfill": "all",  # the items are undated: every one must be processed
         }
         for f in range(opts.feeds)
     ]
@@ -415,9 +416,14 @@ def measure(
 ) -> dict[str, Any]:
     with engine.connect() as conn:
         rows = conn.execute(
-            text("SELECT alert_id, destination, state FROM deliveries WHERE channel = 'hook'")
+            text("SELECT d.alert_id, d.destination, d.state, m.story_id, m.revision FROM deliveries d"
+                 " LEFT JOIN messages m ON m.id = d.message_id WHERE d.channel = 'hook'")
         ).all()
-    expected_keys = {f"newswatch-{r.alert_id}-{r.destination}" for r in rows}
+    expected_keys = {  # a story message's key (worker.messages.message_key), or an alert's
+        f"newswatch-s{r.story_id}-r{r.revision}-{r.destination}" if r.story_id is not None
+        else f"newswatch-{r.alert_id}-{r.destination}"
+        for r in rows
+    }
     delivered, duplicates, without = count_delivered(hook)
     injected: Counter[str] = Counter()
     for server in servers:

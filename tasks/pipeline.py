@@ -5,23 +5,28 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from worker import metrics
 from worker.broker import POLLS, PROCESSING, SENDS
 from worker.delivery import send_delivery, send_time_limits, sweep
+from worker.heartbeat import record_tick
 from worker.polling import claim_due, poll_feed
 from worker.processing import entry_error, process_entry
 from worker.redelivery import work_key
+from worker.retention import prune
+from worker.watchlist_reload import reload_watchlist
 
 if TYPE_CHECKING:
     from worker.celery_app import NewswatchCelery
 
 log = logging.getLogger(__name__)
 
-SCHEDULE, POLL, PROCESS, SEND, SWEEP = (
+SCHEDULE, POLL, PROCESS, SEND, SWEEP, PRUNE = (
     "newswatch.schedule_due_feeds",
     "newswatch.poll_feed",
     "newswatch.process_entry",
     "newswatch.send_delivery",
     "newswatch.sweep",
+    "newswatch.prune",
 )
 # Each task's queue (worker.broker): sends first, then polls, then the bulk processing work.
 ROUTES = {
@@ -30,6 +35,7 @@ ROUTES = {
     SCHEDULE: {"queue": POLLS},
     POLL: {"queue": POLLS},
     PROCESS: {"queue": PROCESSING},
+    PRUNE: {"queue": PROCESSING},
 }
 
 QUARANTINED = "quarantined"
@@ -63,7 +69,13 @@ def _register_ingest(app: NewswatchCelery) -> None:
 
     @app.task(name=SCHEDULE)  # type: ignore[untyped-decorator]
     def schedule_due_feeds() -> int:
-        claims = claim_due(app.runtime())
+        rt = app.runtime()
+        record_tick(rt.engine, rt.clock())  # the scheduler's liveness (newswatch health --role beat)
+        try:  # hot reload: a changed configuration file becomes the active watchlist version
+            reload_watchlist(rt)
+        except Exception:  # a reload bug must never stop the polling
+            log.exception("watchlist reload failed; the active version stays")
+        claims = claim_due(rt)
         for claim in claims:
             app.send_task(POLL, args=[claim.feed_id, claim.claim])
         return len(claims)
@@ -73,7 +85,9 @@ def _register_ingest(app: NewswatchCelery) -> None:
         # `claim`: the number `claim_due` gave this poll; a stale one drops out (superseded).
         if quarantined(app, self):
             return QUARANTINED
-        result = poll_feed(app.runtime(), feed_id, claim)
+        with metrics.timed("poll") as outcome:
+            result = poll_feed(app.runtime(), feed_id, claim)
+            outcome.append(str(result.outcome))
         for entry_id in result.new_entry_ids:
             app.send_task(PROCESS, args=[entry_id])
         log.info("polled %s: %s, %d new", result.feed, result.outcome, len(result.new_entry_ids))
@@ -85,7 +99,9 @@ def _register_ingest(app: NewswatchCelery) -> None:
         # No broker-level quarantine: process_entry counts attempts in the store, whatever the
         # broker and however an attempt ended (exception, time limit, dead process).
         try:
-            result = process_entry(app.runtime(), entry_id)
+            with metrics.timed("process") as outcome:
+                result = process_entry(app.runtime(), entry_id)
+                outcome.append(str(result.outcome))
         except Exception as exc:  # recorded as the entry's reason, then Celery logs the failure
             entry_error(app.runtime(), entry_id, f"{type(exc).__name__}: {exc}")
             raise
@@ -105,7 +121,10 @@ def _register_outbox(app: NewswatchCelery) -> None:
     def send(delivery_id: int) -> str:
         # No quarantine check: an early-acked message is never redelivered, and a send that dies
         # mid-way is retried through its lease and ends `failed` once its attempts are used up.
-        return send_delivery(app.runtime(), delivery_id).state
+        with metrics.timed("send") as outcome:
+            state = send_delivery(app.runtime(), delivery_id).state
+            outcome.append(str(state))
+        return state
 
     @app.task(name=SWEEP)  # type: ignore[untyped-decorator]
     def sweep_outbox() -> int:
@@ -116,3 +135,12 @@ def _register_outbox(app: NewswatchCelery) -> None:
         for entry_id in found.entry_ids:
             app.send_task(PROCESS, args=[entry_id], kwargs={"resent": True})
         return len(found.delivery_ids) + len(found.entry_ids)
+
+    @app.task(name=PRUNE)  # type: ignore[untyped-decorator]
+    def prune_expired() -> int:
+        # retention (worker/retention.py): bounded per run, safe to run twice or concurrently
+        rt = app.runtime()
+        pruned = prune(rt.engine, app.settings.retention, rt.clock(), app.settings.stories)
+        if pruned.total:
+            log.info("retention: pruned %s", pruned)
+        return pruned.total

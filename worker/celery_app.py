@@ -18,7 +18,8 @@ from typing import Any
 from celery import Celery, Task, signals
 
 from alerts.redact import RedactingFilter, quiet_apprise_logger
-from worker.broker import VISIBILITY_TIMEOUT_S, broker_settings
+from worker import observability
+from worker.broker import broker_settings
 from worker.config import Settings
 from worker.kombu_internals import check_internals
 from worker.memlimit import set_memory_limit
@@ -110,7 +111,6 @@ def make_celery(settings: Settings) -> NewswatchCelery:
         worker_redirect_stdouts=False,
         worker_hijack_root_logger=True,
         worker_send_task_events=False,
-        visibility_timeout=VISIBILITY_TIMEOUT_S,
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,
         beat_schedule={
@@ -123,6 +123,11 @@ def make_celery(settings: Settings) -> NewswatchCelery:
                 "task": "newswatch.sweep",
                 "schedule": timedelta(seconds=max(tick, 5.0)),
                 "options": {"expires": max(tick, 5.0)},
+            },
+            "prune-expired": {  # retention (worker/retention.py)
+                "task": "newswatch.prune",
+                "schedule": timedelta(seconds=settings.retention.every_s),
+                "options": {"expires": settings.retention.every_s},
             },
         },
         beat_schedule_filename=str(settings.service.data_dir / "beat-schedule"),
@@ -157,6 +162,7 @@ def _connect_signals(app: NewswatchCelery) -> None:
     signals.worker_ready.connect(first_poll, weak=False)
     signals.worker_process_init.connect(limit_memory, weak=False)
     signals.worker_process_shutdown.connect(close_runtime, weak=False)
+    observability.connect(app, app.settings)  # metrics files per pool index, worker heartbeat
     stall_s = app.settings.service.consumer_stall_s
     if stall_s > 0 and app.settings.broker_url.startswith(("redis://", "rediss://")):
         _connect_watchdog(app, stall_s)

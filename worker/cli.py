@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -22,6 +23,9 @@ QUIET_WORKER = ("--without-gossip", "--without-mingle", "--without-heartbeat")
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `newswatch` console script; returns the process exit code."""
     args = _parser().parse_args(argv)
+    if getattr(args, "config", None) and args.command in (_cmd_run, _cmd_worker, _cmd_beat):
+        # the watchlist reload (worker.watchlist_reload) rereads this file in every pool process
+        os.environ["NEWSWATCH_CONFIG"] = str(Path(args.config).resolve())
     try:
         settings = load_settings(args.config)
     except ConfigError as exc:
@@ -55,6 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     worker = command("worker", "a Celery worker (run as many as you like)")
     worker.add_argument("--concurrency", type=int, default=2)
     worker.add_argument("--hostname", default=None, help="Celery node name (default: celery@HOST)")
+    worker.add_argument("--max-tasks-per-child", type=int, default=None,
+                        help="recycle each pool process after this many tasks (default 500)")
     worker.set_defaults(command=_cmd_worker)
     command("beat", "the scheduler (run exactly one)").set_defaults(command=_cmd_beat)
     check = command("check", "validate the configuration, the destinations and the watch examples")
@@ -64,14 +70,22 @@ def _parser() -> argparse.ArgumentParser:
     match.add_argument("--json", action="store_true", help="one JSON object per file, one per line")
     match.add_argument("paths", nargs="+", type=Path)
     match.set_defaults(command=_cmd_match)
-    alerts = command("alerts", "recent alerts and their delivery state")
+    alerts = command("alerts", "recent messages (one per story, and follow-ups), notices, delivery states")
     alerts.add_argument("--limit", type=int, default=20)
     alerts.add_argument(
         "--retry-failed", action="store_true", help="offer every failed delivery again, with fresh attempts"
     )
     alerts.set_defaults(command=_cmd_alerts)
-    command("feeds", "each feed's state, last success and errors").set_defaults(command=_cmd_feeds)
+    feeds = command("feeds", "each feed's state, last success and errors; `feeds audit`: hub, delay, 304s")
+    feeds.add_argument("action", nargs="?", choices=["audit"], help="audit: WebSub hub, median "
+                       "publish-to-seen delay and 304 ratio per feed (worker/feed_audit.py)")
+    feeds.add_argument("--days", type=float, default=7.0, help="audit: the delay window (default 7)")
+    feeds.add_argument("--json", action="store_true", help="audit: one JSON object per feed, one per line")
+    feeds.set_defaults(command=_cmd_feeds)
     __import__("worker.stories.cli", fromlist=["add_parser"]).add_parser(sub)  # `newswatch stories`
+    __import__("worker.backtest", fromlist=["add_parser"]).add_parser(sub)  # `newswatch backtest`
+    __import__("worker.serve.cli", fromlist=["add_parsers"]).add_parsers(command)  # `serve`, `health`
+    __import__("worker.watchlist_reload", fromlist=["add_parser"]).add_parser(command)  # `watchlist`
     return parser
 
 
@@ -130,8 +144,11 @@ def _run_once(settings: Settings) -> int:
     from worker.runtime import Runtime
 
     _setup_logging(settings)
+    from worker.watchlist_reload import reload_watchlist
+
     rt = Runtime(settings)
     try:
+        reload_watchlist(rt)  # this file's watchlist, not an older stored version, is in force
         report = run_once(rt)
     finally:
         rt.close()
@@ -150,6 +167,8 @@ def _cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     argv = ["worker", f"--concurrency={args.concurrency}", *QUIET_WORKER]
     if args.hostname:
         argv.append(f"--hostname={args.hostname}")
+    if args.max_tasks_per_child:
+        argv.append(f"--max-tasks-per-child={args.max_tasks_per_child}")
     return _celery(settings, argv)
 
 
@@ -223,7 +242,18 @@ def _cmd_alerts(settings: Settings, args: argparse.Namespace) -> int:
     if args.retry_failed:
         count = retry_failed(rt)
         print(f"newswatch: {count} failed delivery(ies) offered again; a running worker sends them")
-    for alert in recent_alerts(rt, args.limit):
+    from worker.health import NOTICE_WATCH_ID
+    from worker.messages import recent_messages
+
+    with rt.engine.connect() as conn:  # one message per story (and follow-ups), newest first
+        for message in recent_messages(conn, args.limit):
+            print(f"{_when(message.created_at)}  story {message.story_id} {message.kind}"
+                  f"  {', '.join(message.watches)}  {message.headline}")
+            for label, state, error in message.deliveries:
+                print(f"    {state:8} {label}" + (f"  — {error}" if error else ""))
+    for alert in recent_alerts(rt, args.limit):  # operator notices: alerts sent without a message
+        if alert.watch_id != NOTICE_WATCH_ID:
+            continue
         print(f"{_when(alert.created_at)}  {alert.watch_id}  {alert.title}  ({alert.source})")
         for label, state, error in alert.deliveries:
             print(f"    {state:8} {label}" + (f"  — {error}" if error else ""))
@@ -231,11 +261,19 @@ def _cmd_alerts(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_feeds(settings: Settings, _args: argparse.Namespace) -> int:
+def _cmd_feeds(settings: Settings, args: argparse.Namespace) -> int:
     from worker.inspect import feed_health
     from worker.runtime import Runtime
 
     rt = Runtime(settings)
+    if args.action == "audit":
+        from worker.feed_audit import audit_feeds
+
+        names = [f.name for f in settings.feeds]
+        for audit in audit_feeds(rt.engine, names, now=rt.clock(), days=args.days):
+            print(json.dumps(audit.as_json(), ensure_ascii=False) if args.json else audit.line())
+        rt.close()
+        return 0
     print(f"{'feed':24} {'state':12} {'last success':20}  {'errors':>6}  {'failed':>6}  reason")
     for feed in feed_health(rt):
         reason = (feed.last_error or "").replace("\n", " ")

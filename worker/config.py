@@ -18,6 +18,7 @@ import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -57,6 +58,9 @@ class ServiceSpec(_Strict):
     destination_key: str | None = Field(default=None, min_length=16)
 
 
+BACKFILL = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd]?)$")  # a duration: 3600, 90s, 30m, 2h, 1d
+
+
 class FetchSpec(_Strict):
     """Limits for every outgoing fetch (feeds and article pages)."""
 
@@ -89,6 +93,183 @@ class DeliverySpec(_Strict):
     requeue_after_s: float = Field(default=60.0, ge=1)
 
 
+MIN_ENTRY_DAYS = 30  # an entry dedupes its feed item: keep it far longer than any feed lists it
+
+
+class RetentionSpec(_Strict):
+    """`retention:` how many days rows are kept before the pruning task (worker/retention.py)
+    deletes them; `0` or null keeps them forever. Rows still referenced are never deleted."""
+
+    articles_days: int | None = Field(default=30, ge=0)  # articles without alerts, by processed_at
+    entries_days: int | None = Field(default=90, ge=0)  # processed entries, by first seen_at
+    deliveries_sent_days: int | None = Field(default=90, ge=0)  # sent deliveries, by sent_at
+    deliveries_failed_days: int | None = Field(default=180, ge=0)  # failed deliveries, by created_at
+    batch_size: int = Field(default=1000, ge=1, le=100_000)  # rows per table per run
+    every_s: float = Field(default=3600.0, ge=60)  # how often beat runs the pruning task
+
+    @field_validator("entries_days")
+    @classmethod
+    def _entries_outlive_feeds(cls, value: int | None) -> int | None:
+        if value and value < MIN_ENTRY_DAYS:
+            raise ValueError(
+                f"must be 0 (keep forever) or at least {MIN_ENTRY_DAYS}: a pruned entry still listed "
+                "by its feed would be processed and alerted again"
+            )
+        return value
+
+
+def duration_seconds(value: object) -> float:
+    """A duration: seconds as a number, or a string such as 90s, 30m, 2h, 1d."""
+    if isinstance(value, bool):
+        raise ValueError("must be a duration such as 3600, 90m, 2h or 1d")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        m = BACKFILL.match(str(value).strip().lower())
+        if m is None:
+            raise ValueError("must be a duration such as 3600, 90m, 2h or 1d")
+        seconds = float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86_400}[m.group(2)]
+    if seconds < 0:
+        raise ValueError("must not be negative")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(duration_seconds)]
+
+
+class CooldownSpec(_Strict):
+    """`messages.cooldown`: watch id → duration, channel name → duration."""
+
+    watches: dict[str, Duration] = {}
+    channels: dict[str, Duration] = {}
+
+    def of(self, watch_id: str, channel: str) -> float:
+        """The cooldown of one watch on one channel: the longer of the two settings."""
+        return max(self.watches.get(watch_id, 0.0), self.channels.get(channel, 0.0))
+
+    @property
+    def longest(self) -> float:
+        """The longest cooldown configured (0 when none)."""
+        return max([0.0, *self.watches.values(), *self.channels.values()])
+
+
+class QuietHoursSpec(_Strict):
+    """`messages.quiet_hours.<channel>`: from `start` to `end` (local time in `timezone`; the
+    window may span midnight) new messages wait for `end`, unless one of their watches is in
+    `bypass_watches` or scores at least `bypass_score`."""
+
+    start: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    end: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    timezone: str = "UTC"
+    bypass_score: float | None = None
+    bypass_watches: list[str] = []
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Europe/Berlin)") from None
+        return value
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> QuietHoursSpec:
+        if self.start == self.end:
+            raise ValueError("start and end are equal: the window would be empty")
+        return self
+
+
+class MessagesSpec(_Strict):
+    """One message per story (worker/messages.py): when a later article of an announced story
+    sends a follow-up. A follow-up needs a material change since the story's last message (the
+    outlet count crossing one of `followup_outlets`, a new language, a newly matching watch, or a
+    watch's score at least `followup_score_factor` times the best announced one), at least
+    `followup_min_interval_s` since that message, and fewer than `followup_daily_cap` follow-ups
+    of the story in the last 24 hours."""
+
+    followup_outlets: list[int] = Field(default=[2, 3, 5, 10])
+    followup_min_interval_s: float = Field(default=1800.0, ge=0)
+    followup_daily_cap: int = Field(default=4, ge=0, le=1000)  # 0: never a follow-up
+    followup_score_factor: float = Field(default=1.5, gt=1)
+    # Cooldowns hold a NEW story's message back from a channel while a watch it matched was
+    # announced there within the cooldown (per watch id, per channel name; the longer applies).
+    # Follow-ups of a story already announced keep their own interval and cap.
+    cooldown: CooldownSpec = Field(default_factory=lambda: CooldownSpec())
+    quiet_hours: dict[str, QuietHoursSpec] = {}  # channel name → its quiet hours
+
+    @field_validator("followup_outlets")
+    @classmethod
+    def _ascending(cls, value: list[int]) -> list[int]:
+        if any(n < 2 for n in value) or value != sorted(set(value)):
+            raise ValueError("must be distinct outlet counts of at least 2, in ascending order")
+        return value
+
+
+def backfill_seconds(value: str) -> float | None:
+    """`backfill` as seconds: None for `all` (every entry alerts), 0 for `none`."""
+    if value == "all":
+        return None
+    if value == "none":
+        return 0.0
+    m = BACKFILL.match(value)
+    if m is None:
+        raise ValueError("must be `all`, `none` or a duration such as 24h, 90m, 2d or 3600s")
+    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86_400}[m.group(2)]
+
+
+class BasicAuthSpec(_Strict):
+    """HTTP basic authentication for `newswatch serve`."""
+
+    user: str = Field(min_length=1)
+    password: str = Field(min_length=12)
+
+
+class ServeSpec(_Strict):
+    """`newswatch serve`: the read-only dashboard, `/metrics`, `/healthz` and `/readyz`.
+
+    Bound to anything but a loopback address it needs `token` (an `Authorization: Bearer` header,
+    for Prometheus) or `basic_auth` (for browsers), or both."""
+
+    bind: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65_535)
+    token: str | None = Field(default=None, min_length=16)
+    basic_auth: BasicAuthSpec | None = None
+    tick_stale_s: float = Field(default=120.0, ge=1)  # /readyz, health --role beat: scheduler silent
+    stall_after_s: float = Field(default=600.0, ge=1)  # /readyz: due work untouched this long
+
+    @model_validator(mode="after")
+    def _auth_when_exposed(self) -> ServeSpec:
+        problem = exposure_problem(self, self.bind)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+
+def exposure_problem(spec: ServeSpec, bind: str) -> str | None:
+    """Why `serve` must not listen on `bind` with these settings, or None."""
+    if is_loopback(bind) or spec.token or spec.basic_auth:
+        return None
+    return (
+        f"binding to {bind} (not a loopback address) needs `serve.token` or `serve.basic_auth`; "
+        "set one, or bind to 127.0.0.1"
+    )
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` names only this machine (localhost, 127.0.0.0/8, ::1)."""
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 class FeedSpec(_Strict):
     """A feed to poll: exactly one of `url` (http/https) or `path` (a local feed file)."""
 
@@ -101,6 +282,16 @@ class FeedSpec(_Strict):
     # reach on private addresses; everything else stays public-only.
     allow_hosts: list[Annotated[str, AfterValidator(normalise_allowed_host)]] = []
     allow_private: bool = False  # shorthand for `allow_hosts: [<the host of url>]`
+    # On the first poll, entries published longer ago than this are recorded as seen without
+    # alerting: `all` (alert on the whole backlog), `none` (only what appears later) or a duration.
+    backfill: str = "24h"
+
+    @field_validator("backfill", mode="before")
+    @classmethod
+    def _backfill(cls, value: object) -> str:
+        text = str(value).strip().lower()
+        backfill_seconds(text)
+        return text
 
     @model_validator(mode="after")
     def _one_source(self) -> FeedSpec:
@@ -137,6 +328,9 @@ class Settings(WatchlistSpec):
     delivery: DeliverySpec = DeliverySpec()
     health: HealthSpec = HealthSpec()
     stories: StoriesSpec = StoriesSpec()
+    messages: MessagesSpec = MessagesSpec()
+    serve: ServeSpec = ServeSpec()
+    retention: RetentionSpec = RetentionSpec()
     feeds: list[FeedSpec] = []
     channels: dict[str, list[str]] = {}
     default_channels: list[str] = []
@@ -162,10 +356,17 @@ class Settings(WatchlistSpec):
         users += [("health.operator_channels", self.health.operator_channels)]
         users += [(f"feed {f.name!r}", f.channels) for f in self.feeds]
         users += [(f"watch {w.id!r}", w.channels) for w in self.watches]
+        users += [("messages.cooldown.channels", list(self.messages.cooldown.channels))]
+        users += [("messages.quiet_hours", list(self.messages.quiet_hours))]
         for owner, wanted in users:
             missing = [c for c in wanted if c not in known]
             if missing:
                 raise ValueError(f"{owner} names unknown channel(s): {', '.join(missing)}")
+        named = [*self.messages.cooldown.watches]
+        named += [w for q in self.messages.quiet_hours.values() for w in q.bypass_watches]
+        unknown = sorted(set(named) - {w.id for w in self.watches})
+        if unknown:
+            raise ValueError(f"messages.cooldown / quiet_hours name unknown watch(es): {', '.join(unknown)}")
         return self
 
     @property
@@ -183,8 +384,10 @@ class Settings(WatchlistSpec):
         return list(self.channels.get(channel, []))
 
     def secrets(self) -> list[str]:
-        """Every destination URL: the values a log redaction filter must mask."""
-        return [url for urls in self.channels.values() for url in urls]
+        """Every destination URL and the dashboard's credentials: the values a log redaction
+        filter must mask."""
+        serve = [self.serve.token or "", self.serve.basic_auth.password if self.serve.basic_auth else ""]
+        return [url for urls in self.channels.values() for url in urls] + [s for s in serve if s]
 
 
 def load_settings(path: str | Path | None = None) -> Settings:
@@ -192,7 +395,8 @@ def load_settings(path: str | Path | None = None) -> Settings:
 
     `path` defaults to `$NEWSWATCH_CONFIG`, then `newswatch.yaml` in the working directory.
     Relative paths inside the file (`service.data_dir`, feed `path`) are resolved against the
-    file's directory. `NEWSWATCH_DATABASE_URL` and `NEWSWATCH_BROKER_URL` override the file.
+    file's directory. `NEWSWATCH_DATABASE_URL`, `NEWSWATCH_BROKER_URL` and `NEWSWATCH_SERVE_TOKEN`
+    (`serve.token`) override the file.
     """
     file = Path(path or os.environ.get("NEWSWATCH_CONFIG") or "newswatch.yaml")
     try:
@@ -280,6 +484,9 @@ def _apply_overrides(tree: dict[str, Any]) -> None:
     for env, key in (("NEWSWATCH_DATABASE_URL", "database_url"), ("NEWSWATCH_BROKER_URL", "broker_url")):
         if os.environ.get(env):
             service[key] = os.environ[env]
+    serve = tree.setdefault("serve", {})
+    if os.environ.get("NEWSWATCH_SERVE_TOKEN") and isinstance(serve, dict):
+        serve["token"] = os.environ["NEWSWATCH_SERVE_TOKEN"]
 
 
 def _resolve_paths(tree: dict[str, Any], base: Path) -> None:

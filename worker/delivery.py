@@ -1,5 +1,8 @@
 """Alert stage: send one outbox row through Apprise, and sweep the outbox for lost work.
 
+A row sends its story message (`worker.messages`; idempotency key `message_key`), or — for an
+operator notice — its alert.
+
 A delivery is claimed with a conditional UPDATE (pending and due, or `sending` with an expired
 lease) before the provider is called, so two workers holding the same message never both send.
 A transient failure goes back to `pending` with the next attempt time from the backoff list —
@@ -15,14 +18,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.engine import Connection
 
-from alerts.deliver import send
-from alerts.render import AlertContent, render_alert
+from alerts.deliver import body_format_for, send
+from alerts.formats import render_for
+from alerts.render import AlertContent, BodyFormat, MessageContent, RenderedAlert, WatchItem, render_alert
 from worker.config import Settings
+from worker.messages import decode, message_key
 from worker.outbox import destination_keys
 from worker.polling import stale_new_entries
 from worker.runtime import Runtime
-from worker.schema import alerts, articles, deliveries
+from worker.schema import alerts, articles, deliveries, messages
+from worker.stories.schema import stories
 
 log = logging.getLogger(__name__)
 
@@ -72,45 +79,19 @@ def send_delivery(rt: Runtime, delivery_id: int) -> SendResult:
         ).rowcount
         if claimed != 1:
             return SendResult(delivery_id, "skipped")
-        row = conn.execute(
-            select(
-                deliveries,
-                alerts,
-                articles.c.title,
-                articles.c.url,
-                articles.c.source,
-                articles.c.published_at,
-                articles.c.lang,
-            )
-            .join(alerts, alerts.c.id == deliveries.c.alert_id)
-            .join(articles, articles.c.id == alerts.c.article_id)
-            .where(deliveries.c.id == delivery_id)
-        ).one()
-    configured = rt.settings.destinations(row.channel)
-    url = next((u for u in configured if row.destination in destination_keys(rt.settings, u)), None)
+        row = conn.execute(select(deliveries).where(deliveries.c.id == delivery_id)).one()
+        configured = rt.settings.destinations(row.channel)
+        url = next((u for u in configured if row.destination in destination_keys(rt.settings, u)), None)
+        if row.message_id is not None:
+            rendered, key = _message(rt, conn, row.message_id, row.destination, url)
+        else:
+            rendered, key = _notice(conn, row.alert_id), f"newswatch-{row.alert_id}-{row.destination}"
     if url is None:
         return _finish(rt, delivery_id, lease_until, "failed", "destination is no longer configured")
     if row.attempts > len(rt.settings.delivery.backoff_s) + 1:  # only a send that died mid-way gets here
         reason = f"gave up after {row.attempts - 1} attempts (the last ones ended without an outcome)"
         return _finish(rt, delivery_id, lease_until, "failed", row.last_error or reason)
-    content = AlertContent(
-        watch_id=row.watch_id,
-        watch_title=row.watch_title,
-        article_title=row.title,
-        source=row.source,
-        link=None if (row.url or "").startswith("file:") else row.url,  # local fixtures: no link
-        published=datetime.fromtimestamp(row.published_at, UTC) if row.published_at else None,
-        snippet=row.snippet,
-        terms=tuple(dict.fromkeys(h["text"] for h in json.loads(row.hits_json))),
-        score=row.score,
-        lang=row.lang,
-    )
-    outcome = send(
-        url,
-        render_alert(content),
-        idempotency_key=f"newswatch-{row.alert_id}-{row.destination}",
-        timeout_s=send_timeout(rt.settings),
-    )
+    outcome = send(url, rendered, idempotency_key=key, timeout_s=send_timeout(rt.settings))
     if outcome.ok:
         return _finish(rt, delivery_id, lease_until, "sent", None)
     backoff = rt.settings.delivery.backoff_s
@@ -120,6 +101,64 @@ def send_delivery(rt: Runtime, delivery_id: int) -> SendResult:
             rt, delivery_id, lease_until, "pending", outcome.error, next_attempt_at=rt.clock() + delay
         )
     return _finish(rt, delivery_id, lease_until, "failed", outcome.error)
+
+
+def _published(ts: float | None) -> datetime | None:
+    return datetime.fromtimestamp(ts, UTC) if ts else None
+
+
+def _link(url: str | None) -> str | None:
+    return None if (url or "").startswith("file:") else url  # local fixtures: no link
+
+
+def _notice(conn: Connection, alert_id: int) -> RenderedAlert:
+    """An alert without a message (an operator notice, or a row of an older release)."""
+    row = conn.execute(
+        select(alerts, articles.c.title, articles.c.url, articles.c.source, articles.c.published_at,
+               articles.c.lang)
+        .join(articles, articles.c.id == alerts.c.article_id)
+        .where(alerts.c.id == alert_id)
+    ).one()
+    return render_alert(AlertContent(
+        watch_id=row.watch_id,
+        watch_title=row.watch_title,
+        article_title=row.title,
+        source=row.source,
+        link=_link(row.url),
+        published=_published(row.published_at),
+        snippet=row.snippet,
+        terms=tuple(dict.fromkeys(h["text"] for h in json.loads(row.hits_json))),
+        score=row.score,
+        lang=row.lang,
+    ))
+
+
+def _message(
+    rt: Runtime, conn: Connection, message_id: int, destination: str, url: str | None
+) -> tuple[RenderedAlert, str]:
+    """A story message as this destination sees it: the watches routed to one of the channels
+    that name this destination (all of them, unless watches go to different channels), in the
+    format `url` shows best (`alerts.deliver.body_format_for`)."""
+    row = conn.execute(
+        select(messages, stories.c.headline, articles.c.title, articles.c.url, articles.c.source,
+               articles.c.published_at, articles.c.lang)
+        .join(stories, stories.c.id == messages.c.story_id)
+        .join(articles, articles.c.id == messages.c.article_id)
+        .where(messages.c.id == message_id)
+    ).one()
+    sent = decode(row)
+    mine = {c for c in rt.settings.channels
+            if any(destination in destination_keys(rt.settings, u) for u in rt.settings.destinations(c))}
+    items = [i for i in sent.items if mine & set(i.channels)] or list(sent.items)
+    content = MessageContent(
+        kind=row.kind, story_id=row.story_id, revision=row.revision, headline=row.headline,
+        reason=row.reason,
+        items=tuple(WatchItem(i.watch_id, i.watch_title, i.score, i.snippet, i.claim) for i in items),
+        article_title=row.title, source=row.source, link=_link(row.url),
+        published=_published(row.published_at), lang=row.lang, outlets=sent.outlets, langs=sent.langs,
+    )
+    body_format = body_format_for(url) if url is not None else BodyFormat.TEXT
+    return render_for(body_format, content), message_key(row.story_id, row.revision, destination)
 
 
 def _claimable(now: float):  # type: ignore[no-untyped-def]

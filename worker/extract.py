@@ -15,7 +15,6 @@ import codecs
 import logging
 import re
 from dataclasses import dataclass
-from html import unescape
 from types import MappingProxyType
 
 import trafilatura
@@ -47,7 +46,6 @@ _META_CHARSET = re.compile(
     re.IGNORECASE,
 )
 _SURROGATES = re.compile("[\ud800-\udfff]")
-_SPACES = re.compile(r"\s+")
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 _LETTER = re.compile(r"[^\W\d_]")
@@ -60,10 +58,6 @@ _URLISH = re.compile(r"\S+://\S+|\S+@\S+\.\S+|www\.\S+")
 _ARABIC_SCRIPT_LANGS = frozenset({"ar", "fa", "ur", "ps"})
 _LATIN_LANGS = frozenset({"en", "fr", "de", "es", "it", "pt", "nl", "tr", "id", "ms", "pl", "sv", "da", "no",
                           "fi", "ro", "cs", "hu", "sw", "ha", "so", "az", "uz", "sq", "hr", "sk", "sl", "vi"})
-_BLOCK_TAGS = frozenset({"p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr",
-                         "table", "blockquote", "section", "article", "header", "footer", "pre", "figure",
-                         "figcaption", "dd", "dt", "hr"})
-_DROP_TAGS = ("script", "style", "noscript", "template", "iframe", "object", "svg", "head", "title")
 _LAYOUT_TABLES = "//table[.//table or .//h1 or .//h2 or .//form or count(.//p) > 2]"
 _TABLE_PARTS = ("table", "thead", "tbody", "tfoot", "tr", "td", "th")
 _TITLE_XPATHS = ('//meta[@property="og:title"]/@content', '//meta[@name="twitter:title"]/@content', "//h1",
@@ -211,40 +205,6 @@ def _unwrap_layout_tables(tree: lxml_html.HtmlElement) -> None:
 def _normalize_lines(text: str) -> str:
     lines = (" ".join(line.split()) for line in text.splitlines())
     return "\n".join(line for line in lines if line)
-
-
-def plain_text_from_html(fragment: str) -> str:
-    """Visible text of an HTML fragment (feed summary/content): tags stripped, entities unescaped.
-
-    Scripts, styles and comments are dropped; block elements become line breaks; other whitespace collapses
-    to single spaces; empty lines are removed. Never raises: unparsable input falls back to a regex strip.
-    """
-    if not isinstance(fragment, str):
-        return ""
-    cleaned = _clean_input(fragment)
-    if not cleaned.strip():
-        return ""
-    try:
-        return _normalize_lines(_lxml_text(cleaned))
-    except _NEVER_SWALLOW:
-        raise
-    except Exception:  # noqa: BLE001 - lxml raises several types on hostile markup
-        return _normalize_lines(unescape(re.sub(r"<[^>]*>", "\n", cleaned)))
-
-
-def _lxml_text(fragment: str) -> str:
-    parser = lxml_html.HTMLParser(remove_comments=True, remove_pis=True, no_network=True)
-    root = lxml_html.fromstring(f"<div>{fragment}</div>", parser=parser)
-    for bad in list(root.iter(*_DROP_TAGS)):
-        bad.drop_tree()
-    for el in root.iter():
-        # Source line breaks are plain whitespace in HTML; only block boundaries become "\n".
-        el.text = _SPACES.sub(" ", el.text) if el.text else el.text
-        el.tail = _SPACES.sub(" ", el.tail) if el.tail else el.tail
-        if isinstance(el.tag, str) and el.tag in _BLOCK_TAGS:
-            el.text = "\n" + (el.text or "")
-            el.tail = "\n" + (el.tail or "")
-    return "".join(root.itertext())
 
 
 def detect_language(text: str) -> str:

@@ -38,6 +38,7 @@ _FIRST_ELEMENT = re.compile(r"<\w", re.ASCII)  # the same split feedparser's rep
 _ROOT_NAME = re.compile(r"<([\w:.-]+)", re.ASCII)
 _ENTRY_END = re.compile(r"</(?:[A-Za-z_][\w.-]*:)?(?:item|entry)\s*>", re.ASCII)
 _TAG = re.compile(r"<[^>]*>")
+_LINK_VALUE = re.compile(r"<([^>]*)>((?:\s*;[^,<]*)*)")  # one `<url>; param=…` of a Link header
 _DROP_TAGS = ("script", "style", "noscript", "template")
 _BLOCK_TAGS = frozenset(
     "address article aside blockquote br dd div dl dt figcaption figure footer h1 h2 h3 h4 h5 h6 header hr "
@@ -72,6 +73,7 @@ class ParsedFeed:
     entries: tuple[FeedEntry, ...]
     ttl_seconds: int | None
     warnings: tuple[str, ...]
+    hub: str | None = None  # the WebSub hub it advertises (feed link or HTTP Link header), if any
 
 
 class FeedParseError(Exception):
@@ -118,7 +120,23 @@ def parse_feed(
         entries=entries,
         ttl_seconds=_ttl(parsed.feed.get("ttl")),
         warnings=tuple(warnings),
+        hub=_hub(parsed.feed.get("links"), _header(headers, "link"), base_url),
     )
+
+
+def _hub(links: object, link_header: str | None, base_url: str) -> str | None:
+    """The WebSub hub: `<link rel="hub">` (Atom) / `<atom:link rel="hub">` (RSS), else an HTTP
+    `Link: <…>; rel="hub"` header; an http(s) URL of at most 2048 characters, else None."""
+    found = [str(link.get("href") or "") for link in links if isinstance(link, Mapping)
+             and "hub" in str(link.get("rel") or "").lower().split()] if isinstance(links, list) else []
+    for m in _LINK_VALUE.finditer(link_header or ""):
+        if re.search(r'rel\s*=\s*"?[^";,]*\bhub\b', m.group(2), re.IGNORECASE):
+            found.append(m.group(1))
+    for href in found:
+        url = _absolute_link(href, base_url)
+        if url is not None and url.lower().startswith(("http://", "https://")) and len(url) <= 2048:
+            return url
+    return None
 
 
 def canonical_link(link: str) -> str:

@@ -155,11 +155,5 @@ def _notify(
     return tuple(add_deliveries(conn, rt.settings, alert_ids[0], channels, now, enqueued=False))
 
 
-def health_states(rt: Runtime) -> dict[int, str]:
-    """The stored health state per feed id (feeds never observed are absent)."""
-    with rt.engine.connect() as conn:
-        return {r.feed_id: r.state for r in conn.execute(select(feed_health.c.feed_id, feed_health.c.state))}
-
-
 def _when(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%SZ") if ts else "never"

@@ -20,10 +20,10 @@ from __future__ import annotations
 import random
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Engine
@@ -72,25 +72,6 @@ def limits_for(fetch: FetchSpec) -> HostLimits:
     )
 
 
-def host_key(url: str) -> str | None:
-    """The lower-cased hostname of `url`, or None for URLs that need no network (file:, bad)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return None
-    return parts.hostname.lower()
-
-
-def try_acquire(
-    engine: Engine, host: str, limits: HostLimits, *, now: float | None = None
-) -> HostLease | float:
-    """Take a slot for `host` now if spacing and concurrency allow; else the seconds to wait."""
-    _ensure_rows(engine, host, limits.concurrency)
-    return _try(engine, host, limits, time.time() if now is None else now)
-
-
 def _try(engine: Engine, host: str, limits: HostLimits, t: float) -> HostLease | float:
     token = uuid.uuid4().hex
     with engine.connect() as conn:
@@ -101,10 +82,14 @@ def _try(engine: Engine, host: str, limits: HostLimits, t: float) -> HostLease |
             .values(next_start_at=t + limits.spacing_s)
         ).rowcount
         if paced != 1:
-            next_start: float = conn.execute(
+            next_start: float | None = conn.execute(
                 select(host_pacing.c.next_start_at).where(host_pacing.c.host == host)
-            ).scalar_one()
+            ).scalar()
             tx.rollback()
+            if next_start is None:  # rows gone since _ensure_rows saw them (a wiped store): recreate
+                _ROWS_SEEN.get(engine, set()).discard((host, limits.concurrency))
+                _ensure_rows(engine, host, limits.concurrency)
+                return _POLL_S
             return max(next_start - t, _POLL_S)
         free = conn.execute(
             select(host_slots.c.slot)
@@ -163,20 +148,6 @@ def release(engine: Engine, lease: HostLease) -> None:
         )
 
 
-@contextmanager
-def host_slot(engine: Engine, url: str, limits: HostLimits, *, wait_s: float) -> Iterator[HostLease | None]:
-    """Hold a slot of `url`'s host for the duration of the block (no slot for local URLs)."""
-    host = host_key(url)
-    if host is None:
-        yield None
-        return
-    lease = acquire(engine, host, limits, wait_s=wait_s)
-    try:
-        yield lease
-    finally:
-        release(engine, lease)
-
-
 Pace = Callable[[str], AbstractContextManager[object]]
 
 
@@ -212,18 +183,31 @@ def back_off(engine: Engine, host: str, seconds: float, *, now: float | None = N
         )
 
 
+# Per engine, the (host, concurrency) whose rows this process has seen: rows are never deleted,
+# so the check (a query and a pool checkout) is needed once per host, not once per request.
+_ROWS_SEEN: weakref.WeakKeyDictionary[Engine, set[tuple[str, int]]] = weakref.WeakKeyDictionary()
+_ROWS_SEEN_MAX = 100_000  # hosts remembered per engine
+
+
 def _ensure_rows(engine: Engine, host: str, concurrency: int) -> None:
+    seen = _ROWS_SEEN.setdefault(engine, set())
+    if (host, concurrency) in seen:
+        return
     with engine.connect() as conn:
         have = conn.execute(
             select(func.count()).select_from(host_slots).where(host_slots.c.host == host)
         ).scalar_one()
-    if have >= concurrency:  # the common case: one cheap read, no writes
-        return
-    with engine.begin() as conn:
-        insert_ignore(conn, host_pacing, [{"host": host, "next_start_at": 0.0}], returning=host_pacing.c.host)
-        insert_ignore(
-            conn,
-            host_slots,
-            [{"host": host, "slot": s, "lease_until": 0.0} for s in range(have, concurrency)],
-            returning=host_slots.c.slot,
-        )
+    if have < concurrency:
+        with engine.begin() as conn:
+            insert_ignore(
+                conn, host_pacing, [{"host": host, "next_start_at": 0.0}], returning=host_pacing.c.host
+            )
+            insert_ignore(
+                conn,
+                host_slots,
+                [{"host": host, "slot": s, "lease_until": 0.0} for s in range(have, concurrency)],
+                returning=host_slots.c.slot,
+            )
+    if len(seen) >= _ROWS_SEEN_MAX:
+        seen.clear()
+    seen.add((host, concurrency))

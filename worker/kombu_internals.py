@@ -20,6 +20,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import threading
 from typing import Any
 
 import kombu
@@ -224,6 +225,28 @@ class _InOrderCycle(FairCycle):
 
 
 class _InOrderSqlaChannel(kombu_sqla.Channel):
+    # One SQLAlchemy session per channel, and sessions are not thread-safe: a message rejected back
+    # to the queue when a pool process dies is restored from the pool's result thread while the
+    # consumer may be inside `_get`'s commit ("IllegalStateChangeError ... commit() is already in
+    # progress", which kills the worker). Every session use takes this lock.
+    _session_lock = threading.RLock()
+
+    def _get(self, queue: Any, timeout: Any = None) -> Any:
+        with self._session_lock:
+            return super()._get(queue)  # type: ignore[no-untyped-call]
+
+    def _put(self, queue: Any, payload: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        with self._session_lock:
+            return super()._put(queue, payload, **kwargs)  # type: ignore[no-untyped-call]
+
+    def _purge(self, queue: Any) -> Any:
+        with self._session_lock:
+            return super()._purge(queue)  # type: ignore[no-untyped-call]
+
+    def _size(self, queue: Any) -> Any:
+        with self._session_lock:
+            return super()._size(queue)  # type: ignore[no-untyped-call]
+
     def _reset_cycle(self) -> None:
         self._cycle = _InOrderCycle(self._get_and_deliver, self._active_queues, Empty)  # type: ignore[no-untyped-call]
 
@@ -231,7 +254,8 @@ class _InOrderSqlaChannel(kombu_sqla.Channel):
         # A message rejected back to the queue (its pool process died) is a redelivery; Celery
         # reads the flag from delivery_info, which kombu's virtual transport never sets.
         message.delivery_info["redelivered"] = True
-        super()._restore(message)  # type: ignore[no-untyped-call]
+        with self._session_lock:
+            super()._restore(message)  # type: ignore[no-untyped-call]
 
 
 class InOrderSqlaTransport(kombu_sqla.Transport):

@@ -1,4 +1,5 @@
-"""Outbox rows: one delivery per (alert, destination), identified without storing the secret URL."""
+"""Outbox rows: one delivery per (message, destination) — or per (alert, destination) for an operator
+notice — identified without storing the secret URL."""
 
 from __future__ import annotations
 
@@ -69,18 +70,22 @@ def add_deliveries(
     now: float,
     *,
     enqueued: bool,
+    message_id: int | None = None,
+    not_before: float | None = None,
 ) -> list[int]:
-    """Create a pending delivery for every destination of `channels` (duplicates ignored) and
-    return the ids created. `enqueued` says whether the caller sends them now; otherwise the
-    sweeper enqueues them on its next tick."""
+    """Create a pending delivery for every destination of `channels` (a destination named by two
+    channels once: the first) and return the ids created. `message_id`: the story message sent
+    (None for an operator notice, which renders its alert). `enqueued` says whether the caller
+    sends them now; otherwise the sweeper enqueues them once due (`not_before`, default now)."""
     rows = [
         {
             "alert_id": alert_id,
+            "message_id": message_id,
             "channel": channel,
             "destination": destination_key(settings, url),
             "label": f"{channel}: {describe_destination(url)}",
             "state": "pending",
-            "next_attempt_at": now,
+            "next_attempt_at": now if not_before is None else max(now, not_before),
             "enqueued_at": now if enqueued else None,
             "created_at": now,
         }

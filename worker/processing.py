@@ -1,9 +1,13 @@
-"""Process stage: one feed entry → article text → watch matches → alerts and outbox rows.
+"""Process stage: one feed entry → article text → watch matches → story → message and outbox rows.
 
 Fetch, extraction and matching run together in one call (performance.md: splitting them across
-tasks halves throughput). Everything the call writes — the article, its alerts, their deliveries
-and the entry's `done` state — is committed in one transaction, so a crash either leaves nothing
-(the redelivered task redoes it) or everything (the outbox sweeper finishes the sending).
+tasks halves throughput). Everything the call writes — the article, its alerts (one match record
+per watch), its story assignment (`worker.stories`), the story's message if it warrants one
+(`worker.messages`: one per story, follow-ups on material change), its deliveries and the entry's
+`done` state — is committed in one transaction, so a crash either leaves nothing (the redelivered
+task redoes it) or everything (the outbox sweeper finishes the sending). The story assignment
+holds the story lock until that commit, so two workers with two copies of one story decide one
+after the other.
 
 The page fetch holds a slot of each host it contacts (`worker.hosts`; a 429/503 with Retry-After
 backs that host off, and the entry falls back to the feed text). When a host stays busy beyond a short
@@ -23,8 +27,9 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection, Row
@@ -33,12 +38,14 @@ from worker.article_keys import article_key, page_canonical
 from worker.extract import ExtractedText, decode_body, detect_language, extract_page
 from worker.hosts import HostBusy, host_pace, limits_for
 from worker.matching import WatchMatch
+from worker.messages import announce
 from worker.net import FetchError, NotModified
-from worker.outbox import add_deliveries
 from worker.runtime import Runtime
 from worker.schema import alerts, articles, entries, feeds
 from worker.sources import PAGE_ACCEPT, read_source
 from worker.store import insert_ignore
+from worker.stories.features import StoryInput
+from worker.watchlist_versions import refresh as refresh_watchlist
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +109,11 @@ def process_entry(rt: Runtime, entry_id: int) -> ProcessResult:
                 _mark_done(conn, entry_id, existing)
                 return ProcessResult(entry_id, "duplicate", existing)
     text = f"{title}\n\n{body}" if title else body
+    version = refresh_watchlist(rt)  # the active stored watchlist (a cached look every ~2 s)
     found = rt.matcher.match(text)
+    story_input = StoryInput(key=url_key, title=title, text=body, source=outlet(entry.link, entry.feed_name),
+                             url=entry.link, lang=lang, published_at=_story_time(rt, entry.published_at))
+    features = rt.clusterer.features(story_input)  # CPU work, before the store lock is taken
     with rt.engine.begin() as conn:
         ids = insert_ignore(
             conn,
@@ -128,7 +139,12 @@ def process_entry(rt: Runtime, entry_id: int) -> ProcessResult:
             _mark_done(conn, entry_id, other)
             return ProcessResult(entry_id, "duplicate", other)
         article_id = ids[0]
-        delivery_ids = _create_alerts(rt, conn, article_id, entry.feed_name, found)
+        now = rt.clock()
+        titles = {w.id: w.title for w in rt.settings.watches}
+        alert_ids = _create_alerts(conn, article_id, found, titles, now, version)
+        story = rt.clusterer.assign(conn, replace(story_input, article_id=article_id), now, features)
+        delivery_ids = announce(conn, rt.settings, story, article_id, alert_ids, found,
+                                rt.feed_spec(entry.feed_name), now)
         _mark_done(conn, entry_id, article_id)
     return ProcessResult(
         entry_id, "processed", article_id, tuple(m.watch_id for m in found), tuple(delivery_ids)
@@ -214,36 +230,57 @@ def _article_text(rt: Runtime, entry: Row[Any]) -> tuple[str, str, str, str, str
     return title, body, detect_language(f"{title}\n{body}"), "feed", note, canonical
 
 
+def outlet(link: str | None, feed_name: str) -> str:
+    """The outlet an article counts for in its story: the site of its link (host, and port when
+    one is given), else its feed's name — an aggregator feed lists many outlets."""
+    try:
+        parts = urlsplit(link or "")
+        port = parts.port
+    except ValueError:
+        return feed_name
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return feed_name
+    host = parts.hostname.lower().removeprefix("www.")
+    return f"{host}:{port}" if port else host
+
+
+def _story_time(rt: Runtime, published_at: float | None) -> float | None:
+    """The time the clustering stage places the article at: its publication time, unless that
+    lies more than the story window in the past (a backlog entry, or a wrong date): then its
+    arrival (None), so that a backlog processed now is grouped as the service sees it now."""
+    if published_at is None or published_at < rt.clock() - rt.settings.stories.window_h * 3600:
+        return None
+    return published_at
+
+
 def _create_alerts(
-    rt: Runtime, conn: Connection, article_id: int, feed_name: str, found: list[WatchMatch]
-) -> list[int]:
-    now = rt.clock()
-    spec = rt.feed_spec(feed_name)
-    watches = {w.id: w for w in rt.settings.watches}
-    delivery_ids: list[int] = []
+    conn: Connection, article_id: int, found: list[WatchMatch], titles: dict[str, str], now: float,
+    version: int | None = None,
+) -> dict[str, int]:
+    """One match record per watch that fired (the evidence a message shows); watch id → alert id."""
+    alert_ids: dict[str, int] = {}
     for match in found:
-        watch = watches[match.watch_id]
-        alert_ids = insert_ignore(
+        ids = insert_ignore(
             conn,
             alerts,
             [
                 {
-                    "watch_id": watch.id,
-                    "watch_title": watch.title,
+                    "watch_id": match.watch_id,
+                    "watch_title": titles[match.watch_id],
                     "article_id": article_id,
                     "score": match.score,
                     "snippet": match.snippet,
                     "hits_json": json.dumps([asdict(h) for h in match.hits], ensure_ascii=False),
+                    "claim": str(match.claim),
                     "created_at": now,
+                    "watchlist_version": version,
                 }
             ],
             returning=alerts.c.id,
         )
-        if not alert_ids:
-            continue
-        channels = [*watch.channels, *(spec.channels if spec else [])] or rt.settings.default_channels
-        delivery_ids += add_deliveries(conn, rt.settings, alert_ids[0], channels, now, enqueued=True)
-    return delivery_ids
+        if ids:
+            alert_ids[match.watch_id] = ids[0]
+    return alert_ids
 
 
 def fail_entry(rt: Runtime, entry_id: int, reason: str) -> bool:

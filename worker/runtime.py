@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 
@@ -18,6 +19,9 @@ from worker.matching import Matcher, compile_watchlist
 from worker.net import Fetcher, FetchLimits
 from worker.schema import make_engine
 
+if TYPE_CHECKING:
+    from worker.stories.service import StoryClusterer
+
 
 @dataclass
 class Runtime:
@@ -25,6 +29,9 @@ class Runtime:
 
     settings: Settings
     clock: Callable[[], float] = field(default=time.time)
+    # the stored watchlist version in force (worker/watchlist_versions.py); None: the file's own
+    watchlist_version: int | None = None
+    watchlist_checked_at: float = float("-inf")  # time.monotonic() of the last look at the store
 
     @cached_property
     def engine(self) -> Engine:
@@ -49,9 +56,28 @@ class Runtime:
         """The compiled watchlist."""
         return compile_watchlist(self.settings)
 
+    @cached_property
+    def clusterer(self) -> StoryClusterer:
+        """The story clustering stage of this configuration."""
+        from worker.stories.service import StoryClusterer
+
+        return StoryClusterer.from_settings(self.settings)
+
+    def switch_watchlist(self, settings: Settings, version: int | None) -> None:
+        """Use `settings` (another watchlist, same feeds) from now on: the matcher and the
+        clusterer are rebuilt on next use."""
+        self.settings = settings
+        self.watchlist_version = version
+        self.__dict__.pop("matcher", None)
+        self.__dict__.pop("clusterer", None)
+
+    @cached_property
+    def _feeds_by_name(self) -> dict[str, FeedSpec]:
+        return {f.name: f for f in self.settings.feeds}
+
     def feed_spec(self, name: str) -> FeedSpec | None:
         """The configured feed called `name`, if it is still configured."""
-        return next((f for f in self.settings.feeds if f.name == name), None)
+        return self._feeds_by_name.get(name)
 
     def close(self) -> None:
         """Release the HTTP client and the database pool if they were created."""

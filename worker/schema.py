@@ -5,6 +5,8 @@ Uniqueness constraints carry the delivery guarantees:
 - `articles (url_key)`: the same story listed by two feeds is processed once.
 - `alerts (watch_id, article_id)`: one alert per (watch, article), ever.
 - `deliveries (alert_id, destination)`: one delivery per destination; its state is the outbox.
+- `messages (story_id, revision)`: one message per story revision (worker/messages.py), and
+  `deliveries (message_id, destination)`: one delivery of it per destination, ever.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from sqlalchemy import (
     Column,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -51,6 +54,11 @@ feeds = Table(
     Column("last_error", Text),
     Column("claim", Integer),  # number of the latest claim (worker/polling.py); NULL = 0
     Column("polling_until", Float),  # a poll is running until then (its lease); NULL = none
+    # `newswatch feeds audit` (worker/feed_audit.py): successful polls, those answered 304, and
+    # the WebSub hub the last parsed fetch advertised; NULL = 0 / none (stores before these columns)
+    Column("polls", Integer),
+    Column("polls_not_modified", Integer),
+    Column("hub_url", Text),
 )
 
 entries = Table(
@@ -101,6 +109,10 @@ alerts = Table(
     Column("snippet", Text, nullable=False),
     Column("hits_json", Text, nullable=False),
     Column("created_at", Float, nullable=False),
+    Column("claim", String(16)),  # asserted | denied | speculative | unclassified; NULL: older rows
+    # the stored watchlist version that matched (worker/watchlist_versions.py); NULL: notices,
+    # older rows, or a process that had not seen a stored version yet
+    Column("watchlist_version", Integer),
     UniqueConstraint("watch_id", "article_id", name="uq_alerts_watch_article"),
 )
 
@@ -120,7 +132,31 @@ deliveries = Table(
     Column("last_error", Text),
     Column("sent_at", Float),
     Column("created_at", Float, nullable=False),
+    # the story message this delivery sends (worker/messages.py); NULL: an operator notice
+    Column("message_id", Integer, ForeignKey("messages.id")),
     UniqueConstraint("alert_id", "destination", name="uq_deliveries_alert_destination"),
+    # an index, not a table constraint, so that stores created before it get it too
+    Index("uq_deliveries_message_destination", "message_id", "destination", unique=True),
+)
+
+# Story messages (worker/messages.py): what was announced about a story, once per revision.
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("story_id", Integer, ForeignKey("stories.id"), nullable=False),
+    Column("revision", Integer, nullable=False),  # the story's revision after the triggering article
+    Column("kind", String(16), nullable=False),  # first | followup
+    Column("reason", Text, nullable=False),  # why it was sent (human-readable)
+    Column("article_id", Integer, ForeignKey("articles.id"), nullable=False),  # the triggering article
+    Column("alert_id", Integer, ForeignKey("alerts.id"), nullable=False),  # its best match
+    Column("items_json", Text, nullable=False),  # watches shown: id, title, score, snippet, claim, channels
+    Column("outlets_json", Text, nullable=False),  # outlets of the story so far
+    Column("langs_json", Text, nullable=False),  # languages of the story so far
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("story_id", "revision", name="uq_messages_story_revision"),
+    Index("ix_messages_story_created", "story_id", "created_at"),
+    Index("ix_messages_created", "created_at"),  # cooldowns read the recent messages
 )
 
 
@@ -152,6 +188,8 @@ feed_health = Table(
     Column("last_new_at", Float, nullable=False),  # last poll that stored a new entry
 )
 
+from worker import heartbeat as _heartbeat_tables  # noqa: E402,F401  (the liveness table)
+from worker import watchlist_versions as _watchlist_tables  # noqa: E402,F401  (versions)
 from worker.stories import schema as _story_tables  # noqa: E402,F401  (registers the story tables)
 
 
@@ -173,10 +211,12 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK_KEY})")
             metadata.create_all(conn)
             _add_missing_columns(conn)
+            _add_missing_indexes(conn)
     else:
         with engine.begin() as conn:
             metadata.create_all(conn)
             _add_missing_columns(conn)
+            _add_missing_indexes(conn)
     return engine
 
 
@@ -190,6 +230,14 @@ def _add_missing_columns(conn: Connection) -> None:
             if column.name not in have:
                 kind = column.type.compile(dialect=conn.dialect)
                 conn.exec_driver_sql(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}')
+
+
+def _add_missing_indexes(conn: Connection) -> None:
+    """Create indexes (unique ones carry guarantees) that a newer release defines on tables an
+    older one created: `create_all` only creates indexes together with their table."""
+    for table in metadata.sorted_tables:
+        for index in table.indexes:
+            index.create(conn, checkfirst=True)
 
 
 def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:

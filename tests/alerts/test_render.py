@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import unicodedata
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from alerts.render import LINK_REMOVED_SCHEME, MAX_TITLE, ZWSP, render_alert
+from alerts.render import (
+    LINK_REMOVED_SCHEME,
+    MAX_TITLE,
+    ZWSP,
+    MessageContent,
+    WatchItem,
+    render_alert,
+    render_message,
+)
 from tests.alerts.conftest import make_alert
 
 BIDI_AND_CONTROLS = "\u202e\u202d\u202a\u202b\u202c\u2066\u2067\u2068\u2069\u200e\u200f\u061c\x00\x07\x1b\x7f"
@@ -137,3 +145,53 @@ def test_missing_link_and_odd_score() -> None:
     rendered = render_alert(make_alert(link=None, score=float("nan")))
     assert "Link: (no link)" in rendered.body
     assert "Score: n/a" in rendered.body
+
+
+# --- story messages ------------------------------------------------------------------------------
+
+
+def _message(**over: object) -> MessageContent:
+    fields: dict[str, object] = {
+        "kind": "first", "story_id": 7, "revision": 1, "headline": "شويغو في طهران", "reason": "first report",
+        "items": (WatchItem("shoigu", "Sergei Shoigu", 3.5, "⟦شويغو⟧ في طهران", "asserted"),
+                  WatchItem("drones", "Drones", 2.0, "نفت طهران ⟦طائرات مسيرة⟧", "denied"),
+                  WatchItem("missiles", "Missiles", 1.2, "قد ترسل ⟦صواريخ⟧", "speculative")),
+        "article_title": "شويغو في إيران", "source": "seeds", "link": "https://news.example/a",
+        "published": datetime(2026, 11, 21, 18, 30, 5, tzinfo=UTC), "lang": "ar",
+        "outlets": ("one.example", "two.example"), "langs": ("ar", "en"),
+    }
+    fields.update(over)
+    return MessageContent(**fields)  # type: ignore[arg-type]
+
+
+def test_a_story_message_lists_every_watch_with_its_claim_and_the_story_so_far() -> None:
+    rendered = render_message(_message())
+    assert rendered.title == "[newswatch] Sergei Shoigu (+2): شويغو في إيران"
+    body = rendered.body
+    for expected in ("Story 7: شويغو في طهران", "- Sergei Shoigu [shoigu] — score 3.50\n  ⟦شويغو⟧ في طهران",
+                     "- Drones [drones] — score 2.00 — DENIED",
+                     "- Missiles [missiles] — score 1.20 — SPECULATIVE", "Link: https://news.example/a",
+                     "Outlets so far (2): one.example, two.example", "Languages so far: ar, en"):
+        assert expected in body
+    assert "What changed" not in body and "ASSERTED" not in body
+    update = render_message(_message(kind="followup", revision=3, reason="outlets 1 → 2"))
+    assert update.title.startswith("[newswatch] update: Sergei Shoigu (+2):")
+    assert "Story 7, update (revision 3)" in update.body and "What changed: outlets 1 → 2" in update.body
+
+
+@pytest.mark.parametrize("max_body", [0, 50, 300, 1000, 4000])
+def test_a_story_message_is_bounded_and_hostile_text_stays_inert(max_body: int) -> None:
+    hostile = f"@everyone <!channel> {BIDI_AND_CONTROLS} javascript:alert(1) " + "x" * 100_000
+    many = tuple(WatchItem(f"w{i}", hostile, 1.0, hostile, "denied") for i in range(40))
+    msg = _message(items=many, headline=hostile, article_title=hostile, source=hostile, reason=hostile,
+                   link="javascript:alert(1)", outlets=(hostile,) * 100, langs=(hostile,) * 30,
+                   kind="followup")
+    rendered = render_message(msg, max_body=max_body)
+    assert len(rendered.body) <= max_body and len(rendered.title) <= MAX_TITLE
+    for text in (rendered.title, rendered.body):
+        assert "@everyone" not in text and "<!channel>" not in text and "javascript:alert" not in text
+        assert not any(unicodedata.category(ch) in ("Cc", "Cf") and ch not in "\n" + ZWSP for ch in text)
+    if max_body >= 4000:  # every section keeps its place
+        for section in ("Watches:\n- ", "DENIED", "Article: ", "Also matched: ", "(+22 more)",
+                        "Outlets so far (100): ", "(+92 more)", "Languages so far: "):
+            assert section in rendered.body, section

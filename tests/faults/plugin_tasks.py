@@ -32,7 +32,7 @@ CRASH_MARKER = "newswatch-test-fault:crash"
 
 
 def _arm_page_faults() -> None:
-    extract = worker.processing.extract_page
+    extract = worker.processing.extract_page  # type: ignore[attr-defined]
 
     def faulty_extract(html: str, *, url: str) -> Any:
         if RAISE_MARKER in html:
@@ -41,7 +41,7 @@ def _arm_page_faults() -> None:
             os.kill(os.getpid(), signal.SIGKILL)
         return extract(html, url=url)
 
-    worker.processing.extract_page = faulty_extract  # type: ignore[assignment]
+    worker.processing.extract_page = faulty_extract  # type: ignore[attr-defined,assignment]
 
 
 def register(app: Any) -> None:

@@ -25,6 +25,7 @@ from tests.integration.helpers import SEEDS, expected_watches, write_config
 from tests.support.receivers import WebhookReceiver
 from tests.support.services import ROOT, NewswatchProcess, RedisServer, wait_until
 from tests.support.site_server import SiteServer
+from tests.support.store import sqlite_rows
 
 PASSWORD, TOKEN = "S3cretPass", "T0kenValue"
 SECRETS = (PASSWORD, TOKEN)
@@ -86,23 +87,24 @@ class Stack:
         return "\n".join(p.log() for p in self.processes)
 
     def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-        if not self.db_path.exists():
-            return []
-        conn = sqlite3.connect(self.db_path, timeout=30)
-        try:
-            return conn.execute(sql, params).fetchall()
-        except sqlite3.OperationalError:  # tables not created yet
-            return []
-        finally:
-            conn.close()
+        return sqlite_rows(self.db_path, sql, *params)
 
     def states(self) -> collections.Counter[str]:
         return collections.Counter(s for (s,) in self.query("SELECT state FROM deliveries"))
 
     def n_expected_deliveries(self) -> int:
-        """Deliveries the seed site must produce: one per firing (watch, article) per destination."""
-        alerts = sum(len(must) for must, _ in expected_watches().values())
-        return alerts * len(self.receivers)
+        """Deliveries the seeds must produce once every entry is settled: one message per story
+        that a watch matched (its first; follow-ups are held by the 30-minute minimum interval)
+        per destination. `assert_delivered` checks the stories and messages themselves."""
+        return self.n_alerted_stories() * len(self.receivers)
+
+    def n_alerted_stories(self) -> int:
+        """Stories with at least one article that a watch matched."""
+        found = self.query(
+            "SELECT COUNT(DISTINCT m.story_id) FROM story_members m"
+            " JOIN alerts al ON al.article_id = m.article_id"
+        )
+        return int(found[0][0]) if found else 0  # no store yet
 
     def send_task(self, name: str, args: list[Any]) -> None:
         """Enqueue a task straight through the broker, as any producer would."""
@@ -125,13 +127,15 @@ class Stack:
         return wait_until(marker.exists, max(0.0, deadline - time.monotonic()))
 
     def wait_all_final(self, timeout: float, n: int | None = None) -> bool:
-        """All expected deliveries exist and none is pending or sending (`sent` or `failed`: this
-        only waits; `assert_delivered` then requires `sent` wherever the test broke nothing)."""
-        want = self.n_expected_deliveries() if n is None else n
-
+        """Every entry is processed (or failed), all expected deliveries exist and none is pending
+        or sending (`sent` or `failed`: this only waits; `assert_delivered` then requires `sent`
+        wherever the test broke nothing)."""
         def done() -> bool:
+            want = self.n_expected_deliveries() if n is None else n  # grows as stories form
             states = self.states()
-            return sum(states.values()) >= want and set(states) <= {"sent", "failed"}
+            entries = {s for (s,) in self.query("SELECT state FROM entries")}
+            settled = bool(entries) and entries <= {"done", "failed"}  # nothing left to process
+            return settled and sum(states.values()) >= want and set(states) <= {"sent", "failed"}
 
         return wait_until(done, timeout, interval=0.25)
 
@@ -192,11 +196,12 @@ def assert_delivered(
     timed_out: tuple[str, ...] = (),
     failed_pages: tuple[str, ...] = (),
 ) -> None:
-    """Every alert the seeds must raise was raised, and every one of its deliveries ended `sent`
-    and was accepted (2xx) by its channel's receiver exactly once — or at most `max_per_key` times
-    with the same idempotency key where a kill may land between the provider's answer and the
-    commit. Nothing arrived for any other (watch, article), nor for the article pages in
-    `failed_pages` (entries that ended `failed`).
+    """Every alert (watch match) the seeds must raise was raised, every story they form has one
+    message (`assert_one_message_per_story`), and every message has exactly one delivery per
+    destination, which ended `sent` and was accepted (2xx) by its channel's receiver exactly once
+    — or at most `max_per_key` times with the same idempotency key where a kill may land between
+    the provider's answer and the commit. Nothing matched any other (watch, article), nor the
+    article pages in `failed_pages` (entries that ended `failed`).
 
     `broken`: channels the test breaks on purpose; their deliveries must end `failed` with a
     reason instead. `timed_out`: broken channels whose receiver answers 200 after the sender gave
@@ -214,29 +219,53 @@ def assert_delivered(
     for stem, (must, must_not) in expected.items():
         assert must <= fired[stem], f"{stem}: missing alerts {must - fired[stem]}"
         assert not (must_not & fired[stem]), f"{stem}: unmatched watches alerted {must_not & fired[stem]}"
-    alert_ids = [a for (a,) in world.query("SELECT id FROM alerts")]
-    rows = world.query("SELECT d.alert_id, d.destination, d.channel, d.state, d.last_error FROM deliveries d")
-    assert alert_ids and rows, "no alerts or no deliveries in the store"
+    assert_one_message_per_story(world, len(expected) - len(failed_pages))
+    messages = {m: (s, r) for m, s, r in world.query("SELECT id, story_id, revision FROM messages")}
+    rows = world.query("SELECT message_id, destination, channel, state, last_error FROM deliveries")
+    assert messages and rows, "no messages or no deliveries in the store"
     for channel, receiver in world.receivers.items():
-        mine = [(a, d, s, e) for a, d, c, s, e in rows if c == channel]
-        assert sorted(a for a, *_ in mine) == sorted(alert_ids), f"{channel}: not one delivery per alert"
+        mine = [(m, d, s, e) for m, d, c, s, e in rows if c == channel]
+        per_message = collections.Counter(m for m, *_ in mine)
+        assert set(per_message) == set(messages) and set(per_message.values()) == {1}, (
+            f"{channel}: not exactly one delivery per message: {per_message}"
+        )
         accepted = collections.Counter(
             r.headers.get(IDEMPOTENCY) for r in receiver.requests if 200 <= r.status < 300
         )
         if channel in broken:
-            for alert_id, _, state, error in mine:
-                assert state == "failed" and error, f"{channel}: alert {alert_id} is {state}, broken channel"
+            for message_id, _, state, error in mine:
+                assert state == "failed" and error, f"{channel}: message {message_id} is {state}, broken"
             assert channel in timed_out or not accepted, f"{channel}: a broken receiver accepted {accepted}"
             continue
-        unsent = [(a, s, e) for a, _, s, e in mine if s != "sent"]
+        unsent = [(m, s, e) for m, _, s, e in mine if s != "sent"]
         assert not unsent, f"{channel}: deliveries not sent: {unsent[:5]}"
-        want = {f"newswatch-{a}-{d}" for a, d, _, _ in mine}
+        want = {"newswatch-s{}-r{}-{}".format(*messages[m], d) for m, d, _, _ in mine}
         assert set(accepted) == want, (
             f"{channel}: accepted keys differ: extra {set(accepted) - want}, missing {want - set(accepted)}"
         )
         doubled = {k: n for k, n in accepted.items() if n > max_per_key}
         assert not doubled, f"{channel}: sent more than {max_per_key}×: {doubled}"
     assert not set(timed_out) - set(broken), "a timed-out channel is a broken one"
+
+
+def assert_one_message_per_story(world: Stack, seeds: int) -> None:
+    """Every story a watch matched has exactly one message, its first, sent for its first
+    matching article and listing exactly the watches that article matched. The `seeds` seed
+    pages served by one outlet are `seeds` stories, or down to two fewer: processed out of order,
+    000 or 001 (Shoigu's visit) can join 003 (a later Shoigu story)."""
+    stories = world.n_alerted_stories()
+    assert seeds - 2 <= stories <= seeds, f"{stories} stories with alerts from {seeds} seed pages"
+    found = world.query("SELECT story_id, kind, article_id, items_json FROM messages ORDER BY id")
+    assert len(found) == stories and {k for _, k, _, _ in found} == {"first"}, found
+    assert len({s for s, *_ in found}) == stories, "a story has two messages"
+    for story_id, _, article_id, items in found:
+        first = world.query(
+            "SELECT MIN(m.id) FROM story_members m JOIN alerts al ON al.article_id = m.article_id"
+            " WHERE m.story_id = ?", story_id)[0][0]
+        ((trigger,),) = world.query("SELECT article_id FROM story_members WHERE id = ?", first)
+        assert article_id == trigger, f"story {story_id}: message not from its first matching article"
+        fired = {w for (w,) in world.query("SELECT watch_id FROM alerts WHERE article_id = ?", article_id)}
+        assert {i["watch_id"] for i in json.loads(items)} == fired, f"story {story_id}: watches differ"
 
 
 def redis_dump(server: RedisServer) -> list[bytes]:

@@ -13,7 +13,6 @@ import pytest
 from tests.faults.brokers import BROKERS, broker_service, publish
 from tests.faults.plugin_tasks import CRASH, CRASH_MARKER, PROBE, RAISE_MARKER
 from tests.faults.support import ARTICLES, assert_delivered, assert_healthy, fault_stack
-from tests.integration.helpers import expected_watches
 from tests.support.services import wait_until
 from worker.broker import DEFAULT
 from worker.processing import MAX_ATTEMPTS
@@ -51,8 +50,7 @@ def test_entry_failing_every_time_ends_failed_after_bounded_attempts(
         assert f"gave up after {MAX_ATTEMPTS} attempts" in error and attempts == MAX_ATTEMPTS
         assert ("injected extraction failure" if fault == "raise" else "died each time") in error
         assert world.site.hits[path] == MAX_ATTEMPTS
-        lost_alerts = len(expected_watches()[Path(path).stem][0])
-        assert world.wait_all_final(60, world.n_expected_deliveries() - lost_alerts), world.states()
+        assert world.wait_all_final(60), world.states()  # the failed page's story has no message
         time.sleep(12)  # two sweeps and more: a failed entry is never offered again
         assert world.site.hits[path] == MAX_ATTEMPTS
         assert worker.proc is not None and worker.proc.poll() is None

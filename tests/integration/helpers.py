@@ -29,7 +29,8 @@ def write_config(
     extra: dict[str, Any] | None = None,
 ) -> Path:
     """Write a complete configuration (shipped watchlist, given feeds and channels) and return
-    its path. Every channel is a default channel."""
+    its path. Every channel is a default channel. Feeds that do not say otherwise get
+    `backfill: all`: the fixture articles are years old, and must alert on a first poll."""
     service: dict[str, Any] = {"data_dir": str(workdir / "data"), "tick_seconds": tick_seconds}
     if broker_url:
         service["broker_url"] = broker_url
@@ -37,7 +38,7 @@ def write_config(
         service["database_url"] = database_url
     tree: dict[str, Any] = {
         "service": service,
-        "feeds": feeds,
+        "feeds": [{"backfill": "all", **f} for f in feeds],
         "channels": channels,
         "default_channels": list(channels),
         "delivery": {"backoff_s": [1, 1, 2], "requeue_after_s": 3},

@@ -56,7 +56,7 @@ SENT_CASES = [
     ("en decimal point", "Weekly roundup\nIran was paid 3.5 million dollars for the drones.", True),
     ("en line break", "Weekly roundup\nIran denied everything\nDrones were seen over Kyiv.", False),
     ("en paragraph break", "Weekly roundup\nIran denied everything\n\nDrones were seen over Kyiv.", False),
-    ("en title is its own sentence", "Iran\nDrones were seen over Kyiv.", False),
+    ("en title is its own sentence", "Iran today\nDrones were seen over Kyiv.", False),
     ("ar same sentence", "تقرير أسبوعي\nأرسلت إيران طائرات مسيرة إلى روسيا الأسبوع الماضي.", True),
     ("ar next sentence", "تقرير أسبوعي\nنفت إيران التقرير. وشوهدت طائرات مسيرة فوق كييف.", False),
     ("ar question mark", "تقرير أسبوعي\nهل نفت إيران التقرير؟ شوهدت طائرات مسيرة فوق كييف.", False),

@@ -106,3 +106,36 @@ def test_a_poll_whose_worker_died_does_not_block_the_feed(tmp_path: Path) -> Non
         (fresh,) = claim_due(rt)
         assert poll_feed(rt, fid, fresh.claim).outcome == PollOutcome.FETCHED
         assert site.hits["/feed.rss.xml"] == 1
+
+
+def test_beats_claiming_at_the_same_time_hand_each_due_feed_out_once(
+    tmp_path: Path, database_url: str
+) -> None:
+    """`claim_due` claims every due feed in one statement: four beats (each its own runtime and
+    connections) racing over 300 due feeds still claim each feed exactly once."""
+    feeds_ = [
+        {"name": f"f{i}", "url": f"http://127.0.0.1:9/f{i}.xml", "allow_private": True, "interval": INTERVAL}
+        for i in range(300)
+    ]
+    for b in range(4):
+        (tmp_path / f"beat{b}").mkdir()
+    beats = [runtime(tmp_path / f"beat{b}", feeds_=feeds_, database_url=database_url) for b in range(4)]
+    sync_feeds(beats[0])
+    start = threading.Barrier(len(beats))
+    claimed: list[list[FeedClaim]] = [[] for _ in beats]
+
+    def beat(b: int) -> None:
+        start.wait()
+        for _ in range(3):
+            claimed[b] += claim_due(beats[b])
+
+    threads = [threading.Thread(target=beat, args=(b,)) for b in range(len(beats))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    every = [c.feed_id for claims in claimed for c in claims]
+    assert len(every) == 300 and len(set(every)) == 300  # each feed once, none left out
+    assert claim_due(beats[0]) == []  # all leased now
+    for rt in beats:
+        rt.close()

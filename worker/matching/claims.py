@@ -44,6 +44,7 @@ class Cues:
     automaton: ahocorasick_rs.AhoCorasick
     claims: tuple[Claim, ...]
     open_end: tuple[bool, ...]
+    surfaces: tuple[str, ...] = ()  # the normalised cues, in the automaton's pattern order
 
 
 @lru_cache(maxsize=1)
@@ -63,18 +64,42 @@ def cues() -> Cues:
     surfaces = list(found)
     automaton = ahocorasick_rs.AhoCorasick(surfaces, implementation=ahocorasick_rs.Implementation.DFA)
     return Cues(automaton, tuple(found[s][0] for s in surfaces),
-                tuple(found[s][1] for s in surfaces))
+                tuple(found[s][1] for s in surfaces), tuple(surfaces))
 
 
-def cue_positions(norm: str, limit: int | None = None) -> tuple[list[int], list[int]]:
+CueHit = tuple[int, int, int]  # (cue index in ``Cues.surfaces``, start, end) in the normalised text
+
+
+def with_cues(surfaces: list[str], cue_surfaces: tuple[str, ...]) -> tuple[list[str], tuple[int | None, ...]]:
+    """The automaton's patterns: the watch ``surfaces``, then each cue that is not one of them;
+    and per pattern its cue index (None: no cue)."""
+    position = {surface: i for i, surface in enumerate(surfaces)}
+    cue_at: list[int | None] = [None] * len(surfaces)
+    out = list(surfaces)
+    for cue, surface in enumerate(cue_surfaces):
+        if surface in position:
+            cue_at[position[surface]] = cue
+        else:
+            out.append(surface)
+            cue_at.append(cue)
+    return out, tuple(cue_at)
+
+
+def cue_positions(norm: str, limit: int | None = None,
+                  found: list[CueHit] | None = None) -> tuple[list[int], list[int]]:
     """Start offsets of the denial and of the speculation cues in ``norm[:limit]``, ascending: whole
-    words, optionally after the proclitic و or ف."""
+    words, optionally after the proclitic و or ف. ``found``: every cue occurrence in the whole of
+    ``norm`` (the matcher's scan collects them), instead of a scan of its own."""
     compiled = cues()
     denied: list[int] = []
     speculative: list[int] = []
     size = len(norm)
     text = norm if limit is None or limit >= size else norm[:limit]
-    for index, start, end in compiled.automaton.find_matches_as_indexes(text, overlapping=True):
+    if found is None:
+        found = compiled.automaton.find_matches_as_indexes(text, overlapping=True)
+    elif len(text) < size:
+        found = [f for f in found if f[2] <= len(text)]  # what a scan of norm[:limit] finds
+    for index, start, end in found:
         if end < size and norm[end].isalnum() and not compiled.open_end[index]:
             continue
         if start and norm[start - 1].isalnum():
@@ -86,6 +111,7 @@ def cue_positions(norm: str, limit: int | None = None) -> tuple[list[int], list[
     while mark >= 0:
         speculative.append(mark)
         mark = text.find("?", mark + 1)
+    denied.sort()
     speculative.sort()
     return denied, speculative
 
@@ -93,12 +119,13 @@ def cue_positions(norm: str, limit: int | None = None) -> tuple[list[int], list[
 class ClaimReader:
     """Per-article sentence classification, shared by every watch that fires on the article."""
 
-    __slots__ = ("norm", "title_end", "lead_end", "_cues", "_limit")
+    __slots__ = ("norm", "title_end", "lead_end", "found", "_cues", "_limit")
 
-    def __init__(self, norm: str, title_end: int, lead_end: int) -> None:
+    def __init__(self, norm: str, title_end: int, lead_end: int, found: list[CueHit] | None = None) -> None:
         self.norm = norm
         self.title_end = title_end
         self.lead_end = lead_end
+        self.found = found  # the cue occurrences, when the matcher's scan collected them
         self._cues: tuple[list[int], list[int]] | None = None
         self._limit = 0  # the cues are known in norm[:_limit]
 
@@ -113,7 +140,7 @@ class ClaimReader:
         subject hits' sentences reach; most lie in the title and lead)."""
         if self._cues is None or end > self._limit:
             self._limit = max(end, self._limit, self.lead_end) + SENTENCE_REACH
-            self._cues = cue_positions(self.norm, self._limit)
+            self._cues = cue_positions(self.norm, self._limit, self.found)
         return self._cues
 
     def mark(self, start: int, end: int) -> Claim:

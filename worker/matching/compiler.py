@@ -24,8 +24,16 @@ from worker.matching.records import (
     multi_records,
     plain_records,
 )
-from worker.matching.rules import Node, parse_rule, refs, rule_ids, subject_keys, uses_sentences
-from worker.matching.schema import ConceptSpec, EntitySpec, Term, TermSpec, WatchlistSpec
+from worker.matching.rules import (
+    Node,
+    parse_rule,
+    refs,
+    required_keys,
+    rule_ids,
+    subject_keys,
+    uses_sentences,
+)
+from worker.matching.schema import ConceptSpec, EntitySpec, NearSpec, Term, TermSpec, WatchlistSpec
 from worker.matching.variants import Rejected, name_variants
 
 VARIANT, WEAK = 0.8, 0.5
@@ -51,24 +59,26 @@ class CompiledWatch:
     id: str
     title: str
     node: Node
-    subjects: frozenset[str]
+    subjects: tuple[str, ...]  # sorted: the score sums their hits in the same order in every process
     keys: frozenset[str]
     threshold: float
     mode: str
     sentences: bool = False  # the rule has SENT: its evaluation needs the sentence starts
     claims: str = "flag"
     languages: frozenset[str] | None = None
+    required: tuple[str, ...] = ()  # keys with hits whenever the rule holds (``rules.required_keys``)
 
 
 @dataclass(frozen=True)
 class Promotion:
     """Weak hits of ``owner`` count in full within ``near`` words of a hit of a ``context`` owner;
-    with ``mask`` set, no hit of ``owner`` counts there instead."""
+    with ``mask`` set, no hit of ``owner`` (of ``terms``, when set) counts there instead."""
 
     owner: int
     near: int
     context: tuple[int, ...]
     mask: bool = False
+    terms: frozenset[int] | None = None  # a mask limited to these term ids (None: every term)
 
 
 @dataclass
@@ -82,6 +92,7 @@ class _Builder:
     languages: list[frozenset[str] | None] = field(default_factory=list)
     arabic: list[bool] = field(default_factory=list)
     datelines: set[int] = field(default_factory=set)
+    written: dict[tuple[int, str], list[int]] = field(default_factory=dict)  # (owner, t) → term ids
 
     def owner(self, key: str) -> int:
         self.owners.append(key)
@@ -129,6 +140,8 @@ def _compile_term(term: Term, *, name: bool, contiguous: bool = False) -> tuple[
     if exact is not None and is_arabic(exact):
         raise ValueError(f"term {spec.t!r}: case: exact applies to Latin-script terms only")
     inflect = "none" if exact is not None else spec.inflect
+    if inflect == "auto" and spec.languages and "ar" not in spec.languages and is_arabic(spec.t):
+        inflect = "none"  # Arabic inflection classes are Arabic: a Persian/Urdu term is listed as written
     compiled = term_forms(spec.t, inflect, name=name and inflect == "auto", pronouns=spec.pronouns,
                           contiguous=contiguous or exact is not None)
     if not compiled.forms and not compiled.parts:
@@ -145,6 +158,7 @@ def _add_terms(b: _Builder, owner: int, terms: Iterable[Term], kind: int, defaul
         own = _spec(term).languages
         b.add(owner, compiled, kind, weight if weight is not None else default, exact=exact,
               languages=list(own) if own else languages)
+        b.written.setdefault((owner, _spec(term).t), []).append(len(b.terms) - 1)
         if metonym and not is_arabic(_spec(term).t):
             b.datelines.add(len(b.terms) - 1)
 
@@ -203,9 +217,11 @@ def compile_watches(spec: WatchlistSpec) -> tuple[CompiledWatch, ...]:
         default = 2.0 if watch.mode == "about" else 1.0
         threshold = watch.min_score if watch.min_score is not None else default
         keys = frozenset(ref.key for ref in refs(node))
-        out.append(CompiledWatch(watch.id, watch.title, node, frozenset(subject_keys(node)), keys, threshold,
-                                 watch.mode, uses_sentences(node), watch.claims,
-                                 frozenset(watch.languages) if watch.languages else None))
+        subjects = tuple(sorted(subject_keys(node)))
+        out.append(CompiledWatch(watch.id, watch.title, node, subjects, keys, threshold, watch.mode,
+                                 uses_sentences(node), watch.claims,
+                                 frozenset(watch.languages) if watch.languages else None,
+                                 tuple(sorted(required_keys(node)))))
     return tuple(out)
 
 @dataclass(frozen=True)
@@ -255,7 +271,7 @@ def needed_ids(spec: WatchlistSpec) -> set[str]:
             continue
         needed.add(key)
         concept = spec.concepts.get(key)
-        for near in (concept.promote, concept.mask_near) if concept else ():
+        for near in [concept.promote, *concept.near_masks()] if concept else ():
             todo += near.concepts if near else []
     return needed
 
@@ -288,15 +304,22 @@ def compile_tables(spec: WatchlistSpec) -> CompiledTables:
         listing={k: tuple(v) for k, v in b.listing.items()},
         rejected={k: tuple(v) for k, v in b.rejected.items()}, records=records,
         plain=plain_records(records), term_languages=tuple(b.languages), term_arabic=tuple(b.arabic),
-        promotions=_promotions(spec, b.owners), later=later_parts(records), multi=multi_records(records),
+        promotions=_promotions(spec, b), later=later_parts(records), multi=multi_records(records),
         dateline_terms=frozenset(b.datelines))
 
 
-def _promotions(spec: WatchlistSpec, owners: list[str]) -> tuple[Promotion, ...]:
-    index = {key: i for i, key in enumerate(owners)}
+def _promotions(spec: WatchlistSpec, b: _Builder) -> tuple[Promotion, ...]:
+    index = {key: i for i, key in enumerate(b.owners)}
     scanned = {key: concept for key, concept in spec.concepts.items() if key in index}
-    masks = [Promotion(index[key], near.near, tuple(index[c] for c in near.concepts), mask=True)
-             for key, concept in scanned.items() if (near := concept.mask_near) is not None]
+
+    def limited(owner: int, near: NearSpec) -> frozenset[int] | None:
+        if not near.terms:
+            return None
+        return frozenset(term for t in near.terms for term in b.written.get((owner, t), ()))
+
+    masks = [Promotion(index[key], near.near, tuple(index[c] for c in near.concepts), mask=True,
+                       terms=limited(index[key], near))
+             for key, concept in scanned.items() for near in concept.near_masks()]
     lifts = [Promotion(index[key], near.near, tuple(index[c] for c in near.concepts))
              for key, concept in scanned.items() if (near := concept.promote) is not None]
     return tuple(masks + lifts)  # context masks first: a masked weak hit is not promoted

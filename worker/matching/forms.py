@@ -141,7 +141,7 @@ def _arabic_word_forms(word: str, cls: str, *, later: bool, name: bool = False,
 
 
 def _latin_plurals(norm: str) -> list[str]:
-    if norm.endswith("s"):
+    if norm.endswith(("s", "ese", "ish")):  # Chinese, Lebanese, Kurdish: no plural of their own
         return [norm]
     if norm.endswith(("x", "z", "ch", "sh")):
         return [norm, norm + "es"]

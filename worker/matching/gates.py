@@ -53,7 +53,8 @@ def apply_languages(banned: Banned, found: dict[int, list[Found]], text: str) ->
 
 def apply_promotions(promotions: tuple[Promotion, ...], found: dict[int, list[Found]]) -> None:
     """Context masks and promotions, in order (``Promotion``): a hit of a masking owner within
-    ``near`` words of a context hit is dropped (an owner left without hits is removed); a weak
+    ``near`` words of a context hit is dropped (only hits of the promotion's ``terms`` when it
+    names some; an owner left without hits is removed); a weak
     (below-strong, non-variant) hit of a promoting owner there gets full weight."""
     for promotion in promotions:
         hits = found.get(promotion.owner)
@@ -64,7 +65,9 @@ def apply_promotions(promotions: tuple[Promotion, ...], found: dict[int, list[Fo
             continue
         close = _close(hits, words, promotion.near)
         if promotion.mask:
-            kept = [f for f, near in zip(hits, close, strict=True) if not near]
+            limit = promotion.terms
+            kept = [f for f, near in zip(hits, close, strict=True)
+                    if not near or (limit is not None and f[1] not in limit)]
             if kept:
                 found[promotion.owner] = kept
             else:

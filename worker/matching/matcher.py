@@ -10,7 +10,8 @@ from operator import attrgetter
 import ahocorasick_rs
 
 from worker.matching.casing import all_caps_around, is_dateline
-from worker.matching.claims import ClaimReader
+from worker.matching.chrome import blank_link_lines, blank_prefix, chrome_prefix
+from worker.matching.claims import ClaimReader, CueHit, cues, with_cues
 from worker.matching.compiler import (
     CompiledTables,
     CompiledWatch,
@@ -40,7 +41,8 @@ class _Article:
     """Per-call state: the text, its normalised form, its layout, and what all watches share: the
     offset map (built on first use) and the snippet bounds of each best hit."""
 
-    __slots__ = ("text", "translated", "norm", "where", "owners", "_map", "_bounds", "_claims", "_language")
+    __slots__ = ("text", "translated", "norm", "where", "owners", "cue_hits", "_map", "_bounds", "_claims",
+                 "_language")
 
     def __init__(self, text: str, translated: str, norm: str, owners: tuple[str, ...]) -> None:
         self.text = text
@@ -48,6 +50,7 @@ class _Article:
         self.norm = norm
         self.where = layout(norm)
         self.owners = owners
+        self.cue_hits: list[CueHit] | None = None  # claim cues found by the scan (None: not scanned)
         self._map: OffsetMap | None = None
         self._bounds: dict[tuple[int, int], tuple[int, int]] = {}
         self._claims: ClaimReader | None = None
@@ -62,7 +65,7 @@ class _Article:
     def claim(self, subject: list[Found]) -> Claim:
         """``ClaimReader.classify`` of the subject hits (the reader is shared by all watches)."""
         if self._claims is None:
-            self._claims = ClaimReader(self.norm, self.where.title_end, self.where.lead_end)
+            self._claims = ClaimReader(self.norm, self.where.title_end, self.where.lead_end, self.cue_hits)
         return self._claims.classify(f[4] for f in subject)
 
     def offsets(self) -> OffsetMap:
@@ -139,7 +142,12 @@ class Matcher:
     def __init__(self, tables: CompiledTables) -> None:
         self.tables = tables
         self.watch_ids: tuple[str, ...] = tuple(w.id for w in tables.watches)
-        surfaces = list(tables.surfaces) or ["\x00"]
+        surfaces = list(tables.surfaces)
+        # The claim cues ride on the same automaton (one scan instead of two) when a watch classifies.
+        self._cue_at: tuple[int | None, ...] | None = None
+        if any(w.claims != "all" for w in tables.watches):
+            surfaces, self._cue_at = with_cues(surfaces, cues().surfaces)
+        surfaces = surfaces or ["\x00"]
         # A DFA scans ~1.4x quicker; it costs more memory and compile time per pattern, so only a
         # watchlist of moderate size gets one.
         dfa = ahocorasick_rs.Implementation.DFA if len(surfaces) <= DFA_MAX_SURFACES else None
@@ -147,6 +155,7 @@ class Matcher:
         self._owner_index = {key: i for i, key in enumerate(tables.owners)}
         weights = owner_max_weights(tables)
         by_owner: dict[int, list[tuple[CompiledWatch, bool, int, int, int]]] = defaultdict(list)
+        self._required: dict[str, tuple[int, ...]] = {}  # per multi-operand watch: owners it needs hits of
         for watch in tables.watches:
             # A one-operand rule holds iff its owner has hits: it is scored straight from them,
             # and only when the owner has enough hits that the score could reach the threshold
@@ -155,9 +164,14 @@ class Matcher:
             needed = hits_needed(weights[owner], about=watch.mode == "about",
                                  threshold=watch.threshold) if owner >= 0 else (0, 0, 0)
             entry = (watch, owner >= 0, *needed)
-            for key in watch.subjects:
+            # A rule is looked at when a subject has hits; a subject the rule requires is enough
+            # (``sanctions OR sanction_authority AND sanctions`` needs sanctions hits).
+            keys = [key for key in watch.subjects if key in watch.required] or watch.subjects
+            for key in keys:
                 if key in self._owner_index:
                     by_owner[self._owner_index[key]].append(entry)
+            if owner < 0:
+                self._required[watch.id] = tuple(self._owner_index.get(key, -1) for key in watch.required)
         self._by_owner = {k: tuple(v) for k, v in by_owner.items()}
         self._banned = banned_terms(tables)
         self._gated = any(terms for terms, _ in self._banned.values())
@@ -174,7 +188,10 @@ class Matcher:
 
     def _found(self, article: _Article) -> dict[int, list[Found]]:
         """The scan's hits after the language gates, datelines, context masks and promotions."""
-        found = scan(self.tables, self._automaton, article.norm, article.exact_ok)
+        if self._cue_at is not None:
+            article.cue_hits = []
+        found = scan(self.tables, self._automaton, article.norm, article.exact_ok, self._cue_at,
+                     article.cue_hits)
         if found and self._gated:
             apply_languages(self._banned, found, article.text)
         if found and self.tables.dateline_terms:
@@ -186,9 +203,16 @@ class Matcher:
     def match(self, text: str) -> list[WatchMatch]:
         """Return the watches that fire on ``text`` (first non-empty line = title), best score first.
 
+        Opening page chrome (a section label, a date or URL line above the headline:
+        ``chrome.chrome_prefix``) is neither title nor text, nor is a link line to another story.
         Hit offsets refer to ``text`` itself.
         """
-        article = _Article(text, *normalize_pair(text), self.tables.owners)
+        translated, norm = normalize_pair(text)
+        chrome = chrome_prefix(norm)
+        if chrome:
+            norm = blank_prefix(norm, chrome)
+        norm = blank_link_lines(norm)
+        article = _Article(text, translated, norm, self.tables.owners)
         found = self._found(article)
         if not found:
             return []
@@ -208,7 +232,10 @@ class Matcher:
                     result = _fire(watch, article, owner_hits, [], ordered=True)
                     if result is not None:
                         out.append(result)
+        required = self._required
         for watch in multi.values():
+            if not all(owner in found for owner in required[watch.id]):
+                continue  # the rule cannot hold: an owner it requires has no hits
             if rules is None:
                 rules = _Rules(found, self._owner_index, article.norm)
             result = _match_rule(watch, article, rules)

@@ -254,6 +254,28 @@ class OffsetMap:
         return out
 
 
+def _space_runs(translated: str) -> list[tuple[int, int]]:
+    """The spans of ``_SPACE_RUN_RE.finditer(translated)``. A run starts at the first ``"  "`` or
+    ``" - "``, found by C substring searches: the regex alone tries every space (~8x slower)."""
+    out: list[tuple[int, int]] = []
+    size = len(translated)
+    double = translated.find("  ")
+    dash = translated.find(" - ")
+    while double >= 0 or dash >= 0:
+        start = double if dash < 0 or 0 <= double < dash else dash
+        m = _SPACE_RUN_RE.match(translated, start)
+        assert m is not None  # a space, then " " or "- ": the regex matches there
+        end = m.end()
+        out.append((start, end))
+        if end >= size:
+            break
+        if double >= 0 and double < end:
+            double = translated.find("  ", end)
+        if dash >= 0 and dash < end:
+            dash = translated.find(" - ", end)
+    return out
+
+
 def build_offset_map(text: str, translated: str | None = None) -> OffsetMap:
     """Build the map from ``normalize(text)`` offsets back to offsets in ``text``.
 
@@ -277,9 +299,9 @@ def build_offset_map(text: str, translated: str | None = None) -> OffsetMap:
     removed = 0
     if translated is None:
         translated = text.translate(_TABLE)
-    for m in _SPACE_RUN_RE.finditer(translated) if _has_runs(translated) else ():
-        removed += m.end() - m.start() - 1
-        collapse_keys.append(m.end() - removed)
+    for start, end in _space_runs(translated):
+        removed += end - start - 1
+        collapse_keys.append(end - removed)
         collapse_shifts.append(removed)
     return OffsetMap(text, tuple(collapse_keys), tuple(collapse_shifts), tuple(table_keys),
                      tuple(table_shifts))

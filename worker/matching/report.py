@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import TextIO
 
 from worker.matching.matcher import Matcher
-from worker.matching.results import WatchMatch
-from worker.matching.schema import WatchlistSpec
+from worker.matching.results import Claim, WatchMatch
+from worker.matching.schema import ConceptSpec, NearSpec, WatchlistSpec, WatchSpec
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,8 @@ def _print_readable(path: Path, article: Article, matches: list[WatchMatch], out
     if not matches:
         out.write("   (no watch fired)\n")
     for m in matches:
-        out.write(f"   {m.watch_id:<24} score {m.score:.2f}\n      {m.snippet}\n")
+        claim = "" if m.claim is Claim.UNCLASSIFIED else f"  claim {m.claim.value}"
+        out.write(f"   {m.watch_id:<24} score {m.score:.2f}{claim}\n      {m.snippet}\n")
         forms = sorted({f"{h.text}{'*' if h.variant else ''}" for h in m.hits if h.weight > 0})
         out.write(f"      hits: {', '.join(forms)}\n")
 
@@ -92,16 +93,44 @@ def match_files(matcher: Matcher, paths: Sequence[Path], *, as_json: bool, out: 
     return status
 
 
+def _near(kind: str, near: NearSpec) -> str:
+    only = f" (only {', '.join(near.terms)})" if near.terms else ""
+    return f"{kind} within {near.near} words of {', '.join(near.concepts)}{only}"
+
+
+def concept_options(concept: ConceptSpec) -> list[str]:
+    """The concept's context rules and language limit, one readable line each."""
+    lines = [_near("promote weak terms", concept.promote)] if concept.promote else []
+    lines += [_near("mask hits", near) for near in concept.near_masks()]
+    if concept.languages:
+        lines.append(f"languages: {', '.join(concept.languages)}")
+    return lines
+
+
+def watch_summary(watch: WatchSpec) -> str:
+    """One line: the watch's rule, mode and threshold, claim policy and languages."""
+    threshold = watch.min_score if watch.min_score is not None else 2.0 if watch.mode == "about" else 1.0
+    claims = {"flag": "flag (denied/speculative alert, marked)", "asserted": "asserted only",
+              "all": "all (not classified)"}[watch.claims]
+    languages = f" · languages {', '.join(watch.languages)}" if watch.languages else ""
+    return f"{watch.rule} · {watch.mode} ≥ {threshold:g} · claims {claims}{languages}"
+
+
 def forms_listing(spec: WatchlistSpec, matcher: Matcher) -> str:
-    """Deterministic text listing every generated form and rejected variant, per id."""
+    """Deterministic text listing every generated form and rejected variant, per id, each
+    concept's context rules, and each watch's rule, threshold and claim policy."""
     lines = ["# newswatch watchlist lock: generated surface forms (normalised). Review and diff it.", ""]
     kinds = {**{k: "entity" for k in spec.entities}, **{k: "concept" for k in spec.concepts}}
     for key, forms in matcher.forms.items():
         lines.append(f"[{kinds.get(key, 'literal')} {key}]")
+        if key in spec.concepts:
+            lines += [f"  ({line})" for line in concept_options(spec.concepts[key])]
         lines += [f"  {line}" for line in forms]
         rejected = matcher.rejected_variants.get(key, ())
         lines += [f"  rejected variant {r.variant}: {r.reason}" for r in rejected]
         lines.append("")
+    for watch in spec.watches:
+        lines += [f"[watch {watch.id}]", f"  {watch_summary(watch)}", ""]
     return "\n".join(lines)
 
 
@@ -116,11 +145,14 @@ def run_examples(spec: WatchlistSpec, matcher: Matcher) -> list[str]:
                 if (watch.id in matches) == expected:
                     continue
                 if expected:
-                    failures.append(f"watch {watch.id!r} should match but did not:\n    {text!r}")
+                    policy = " (claims: asserted: a denied or speculative report does not fire)" \
+                        if watch.claims == "asserted" else ""
+                    failures.append(f"watch {watch.id!r} should match but did not{policy}:\n    {text!r}")
                 else:
                     m = matches[watch.id]
                     hits = ", ".join(f"{h.id}:{h.text}" for h in m.hits)
-                    failures.append(f"watch {watch.id!r} should not match but fired (score {m.score}, "
+                    claim = "" if m.claim is Claim.UNCLASSIFIED else f", claim {m.claim.value}"
+                    failures.append(f"watch {watch.id!r} should not match but fired (score {m.score}{claim}, "
                                     f"hits {hits}):\n    {m.snippet}")
     return failures
 

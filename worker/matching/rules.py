@@ -202,6 +202,20 @@ def rule_ids(node: Node) -> set[str]:
     return {ref.key for ref in refs(node) if not ref.literal}
 
 
+def required_keys(node: Node) -> set[str]:
+    """Keys that have hits whenever the rule holds (a ``NOT`` operand requires nothing; an ``OR``
+    requires what all its alternatives require)."""
+    if isinstance(node, Ref):
+        return {node.key}
+    if isinstance(node, Not):
+        return set()
+    if isinstance(node, Near | Sent):
+        return required_keys(node.left) | required_keys(node.right)
+    if isinstance(node, Or):
+        return set.intersection(*(required_keys(child) for child in node.children))
+    return set().union(*(required_keys(child) for child in node.children))
+
+
 def subject_keys(node: Node) -> set[str]:
     """Keys whose hits carry the score: first operand of AND/NEAR/SENT, every alternative of OR."""
     if isinstance(node, Ref):

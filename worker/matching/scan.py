@@ -102,12 +102,17 @@ def _inside(span: tuple[int, int], masks: list[tuple[int, int]]) -> bool:
 
 
 def scan(tables: CompiledTables, automaton: ahocorasick_rs.AhoCorasick, norm: str,  # noqa: C901 - flat hot loop
-         exact_ok: Callable[[int, int, str], bool]) -> dict[int, list[Found]]:
+         exact_ok: Callable[[int, int, str], bool], cue_at: tuple[int | None, ...] | None = None,
+         cue_hits: list[tuple[int, int, int]] | None = None) -> dict[int, list[Found]]:
     """Return the accepted, unmasked, non-contained hits of each owner, sorted by position.
 
     A hit is accepted when it ends at a word end and its proclitic (the letters between the word
     start and the hit, at most ``_MAX_PREFIX``) is allowed for the form. This loop runs once per
     automaton hit, so it is written flat: no helper calls, word indexes counted incrementally.
+
+    ``cue_at``: when the automaton also holds the claim cues (``claims.cues``), the cue index of
+    each automaton pattern (None: no cue); every cue occurrence goes to ``cue_hits`` as (cue
+    index, start, end), and patterns past the watch surfaces are cues only.
     """
     matches = automaton.find_matches_as_indexes(norm, overlapping=True)
     if not matches:
@@ -123,7 +128,16 @@ def scan(tables: CompiledTables, automaton: ahocorasick_rs.AhoCorasick, norm: st
     parts: dict[int, list[list[Found]]] = {}
     new = tuple.__new__
     padded = norm + " "  # a word end after the last character: no bounds check per hit
+    base = len(records)
     for index, start, end in matches:
+        if cue_at is not None:
+            cue = cue_at[index]
+            if cue is not None:
+                cue_hits.append((cue, start, end))  # type: ignore[union-attr]
+                if index >= base:
+                    continue
+        elif index >= base:  # a cue pattern of a matcher whose cues the caller does not want
+            continue
         if padded[end].isalnum():
             continue
         waits = later[index]

@@ -67,14 +67,19 @@ class NearSpec(BaseModel):
 
     near: int = Field(ge=1, le=50)
     concepts: list[str] = Field(min_length=1)
+    # mask_near only: the mask drops hits of these of the concept's terms (as written, the ``t``
+    # text); empty: of every term. ``مسيرات`` next to a protest word is a march, ``طائرات مسيرة``
+    # there is still a drone.
+    terms: list[str] = []
 
 
 class ConceptSpec(BaseModel):
     """A topic vocabulary: strong ``terms`` (1.0), ambiguous ``weak`` terms (0.5) and ``masks``:
     phrases inside which a hit of this concept does not count (``مسيرة احتجاجية``, ``nuclear deal``).
 
-    ``promote`` lifts weak hits to 1.0 next to a context concept; ``mask_near`` drops hits next to
-    one (a context mask: sport, courts, space launches). ``languages`` limits the concept's
+    ``promote`` lifts weak hits to 1.0 next to a context concept; ``mask_near`` (one or a list)
+    drops hits next to one (a context mask: sport, courts, space launches), optionally only those
+    of some terms (``NearSpec.terms``). ``languages`` limits the concept's
     hits to text in those languages (Arabic-script hits take the article's Arabic-script language,
     ar/fa/ur; Latin-script hits count as en); a term's own ``languages`` overrides it."""
 
@@ -84,14 +89,27 @@ class ConceptSpec(BaseModel):
     weak: list[Term] = []
     masks: list[Term] = []
     promote: NearSpec | None = None
-    mask_near: NearSpec | None = None
+    mask_near: NearSpec | list[NearSpec] | None = None
     languages: list[Language] | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
     def _has_terms(self) -> ConceptSpec:
         if not self.terms and not self.weak:
             raise ValueError("a concept needs at least one term or weak term")
+        if self.promote is not None and self.promote.terms:
+            raise ValueError("promote: terms applies to mask_near only")
+        written = {term if isinstance(term, str) else term.t for term in [*self.terms, *self.weak]}
+        for near in self.near_masks():
+            unknown = [t for t in near.terms if t not in written]
+            if unknown:
+                raise ValueError(f"mask_near.terms: not a term of the concept: {', '.join(unknown)}")
         return self
+
+    def near_masks(self) -> list[NearSpec]:
+        """``mask_near`` as a list (empty when unset)."""
+        if self.mask_near is None:
+            return []
+        return list(self.mask_near) if isinstance(self.mask_near, list) else [self.mask_near]
 
 
 class ExamplesSpec(BaseModel):
@@ -165,7 +183,8 @@ class WatchlistSpec(BaseModel):
             if missing:
                 errors.append(f"watch {watch.id!r}: rule refers to unknown id(s) {', '.join(missing)}")
         for key, concept in self.concepts.items():
-            for field, near in (("promote", concept.promote), ("mask_near", concept.mask_near)):
+            nears = [("promote", concept.promote)] + [("mask_near", n) for n in concept.near_masks()]
+            for field, near in nears:
                 for other in near.concepts if near else ():
                     if other not in self.concepts:
                         errors.append(f"concept {key!r}: {field}.concepts: unknown concept {other!r}")

@@ -107,12 +107,14 @@ def run_contract(settings: Settings, lines: Iterable[str], out: TextIO,
 
 def list_stories(settings: Settings, limit: int, out: TextIO) -> int:
     """Print the most recently updated stories of the configured store."""
+    from worker.messages import recent_messages
     from worker.runtime import Runtime
 
     rt = Runtime(settings)
     try:
         with rt.engine.connect() as conn:
             found = recent_stories(conn, limit)
+            sent = recent_messages(conn, 50 * max(limit, 1), [s.story_id for s in found])
     finally:
         rt.close()
     if not found:
@@ -123,6 +125,10 @@ def list_stories(settings: Settings, limit: int, out: TextIO) -> int:
                   f"{', '.join(story.outlets[:8])}{' …' if len(story.outlets) > 8 else ''}; "
                   f"languages: {', '.join(story.languages)}"
                   f"{'; alerted ' + _when(story.alerted_at) if story.alerted_at else ''}\n")
+        for m in sorted((m for m in sent if m.story_id == story.story_id), key=lambda m: m.message_id):
+            states = ", ".join(f"{state} {label}" for label, state, _ in m.deliveries) or "no destination"
+            out.write(f"    {_when(m.created_at)}  {m.kind} message ({m.reason}): {', '.join(m.watches)}"
+                      f"  [{states}]\n")
     return 0
 
 
