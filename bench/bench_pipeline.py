@@ -1,15 +1,22 @@
 """End-to-end pipeline benchmark on real components, against a baseline measured in the same run.
 
+Every side starts its clock at the same point: after a warm-up batch (imports, watchlist
+compile, first sends done in every process), on the same pages, with every watch routed to the
+webhook so sends are part of the work.
 - Baseline: a tight loop of the same pipeline functions (`run_once`: poll → fetch page → extract
-  → match → store → send) in two plain processes (one per core, the cores the worker's two pool
-  processes use), no broker: `pipeline_vs_loop_ratio` is the share of the machine's loop speed
-  that the pipeline keeps. The same loop in one process gives `pipeline_vs_one_process_loop_ratio`
-  (a per-process comparison, flattering to the pipeline).
-- Pipeline: the real Celery worker (prefork, concurrency 2) on a real redis-server, over the same
-  pages; PostgreSQL store for both.
-- Latency: entry stored by the poll → message accepted by the loopback webhook, at moderate load
-  (each latency article is an event of its own, so it starts a story and sends its message).
-- Memory: the worker's RSS (main process + pool children) after the 1,000 articles.
+  → match → story → store → send) in two plain processes (one per core), no broker:
+  `pipeline_vs_loop_ratio` is the share of the machine's loop speed the pipeline keeps. The loop
+  in one process gives `pipeline_vs_one_process_loop_ratio` (per process; flattering).
+- Pipeline: the real Celery worker (prefork, concurrency 2) on redis-server and PostgreSQL.
+- Latency at load: event articles (each a story of its own, one message each) published on a
+  growing feed at `latency_load_fraction` (≥ 0.7) of the throughput just measured; entry stored
+  → message accepted by the loopback webhook (`latency_p50_ms`, `latency_p95_ms`).
+- Under backfill: a 500-entry backlog polled at once, and breaking event items published while it
+  is processed (`alert_latency_under_backfill_p95_ms`, goal < 2,000 ms).
+- Memory: the worker tree's peak USS and PSS (sampled), and its RSS after the batch; a leak check
+  on a second worker with child recycling off: RSS growth of the children over a second batch
+  (`rss_growth_per_1k_articles_mb`).
+- Embedded: the same batch on the SQLite store and embedded broker (`embedded_articles_per_s`).
 
 Prints `key: value` lines and merges them into bench/results.json.
 """
@@ -19,10 +26,10 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import re
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -31,259 +38,289 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import psutil  # noqa: E402
-import yaml  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
-from tests.integration.helpers import shipped_watchlist  # noqa: E402
+from bench.pipeline_site import Ticker, build_group, write_config  # noqa: E402
 from tests.support.receivers import WebhookReceiver  # noqa: E402
 from tests.support.services import NewswatchProcess, PostgresServer, RedisServer, wait_until  # noqa: E402
 from tests.support.site_server import SiteServer  # noqa: E402
 
-FEEDS, PER_FEED = 20, 50  # 1,000 articles
-LATENCY_FEEDS = 60
-SEED_PAGES = sorted((ROOT / "seeds" / "site" / "articles").glob("*.html"))
+LOAD_FRACTION = 0.75  # of the measured throughput, for the latency phase
+PUBLISH_EVERY_S = 0.25  # ticker publishing step: a few items per poll, never a "backlog"
+PER_FEED = 50
 
 
-def build_site(root: Path) -> None:
-    """FEEDS feeds of PER_FEED distinct pages each (seed pages made unique), plus latency feeds."""
-    (root / "articles").mkdir(parents=True)
-    pages = [p.read_text(encoding="utf-8") for p in SEED_PAGES]
-    for n in range(FEEDS * PER_FEED + LATENCY_FEEDS):
-        html = pages[n % len(pages)].replace("</title>", f" — {n}</title>", 1)
-        html = re.sub(r"(<p[ >])", f"<p>تحديث رقم {n} من غرفة الأخبار.</p>\\1", html, count=1)
-        (root / "articles" / f"a{n}.html").write_text(html, encoding="utf-8")
-    for f in range(FEEDS):
-        _write_feed(root / f"feed{f}.xml", range(f * PER_FEED, (f + 1) * PER_FEED))
-    for f in range(LATENCY_FEEDS):
-        n = FEEDS * PER_FEED + f
-        (root / "articles" / f"a{n}.html").write_text(_event_page(n), encoding="utf-8")
-        _write_feed(root / f"late{f}.xml", range(n, n + 1))
-
-
-_LETTERS = "بتثجحخدذرزسشصضطظعغفقكلمنهوي"
-
-
-def _name(n: int, k: int) -> str:
-    """A made-up word unique to (n, k): the rare names of one event."""
-    x, out = n * 7 + k + 1000, ""
-    while x:
-        x, r = divmod(x, len(_LETTERS))
-        out += _LETTERS[r]
-    return out + "ان"
-
-
-def _event_page(n: int) -> str:
-    """A page about an event of its own (a drone strike on a made-up town), so that each latency
-    article starts a story and sends one message: the latency is entry stored → message accepted."""
-    town, chief, unit = _name(n, 1), _name(n, 2), _name(n, 3)
-    paras = [
-        f"أعلن مسؤولون أن طائرات مسيرة إيرانية الصنع أطلقتها روسيا أصابت مستودعا في بلدة {town} فجر اليوم.",
-        f"وقال رئيس البلدية {chief} إن الهجوم الذي نفذته وحدة {unit} ألحق أضرارا بمحطة الكهرباء في {town}.",
-        f"وأضاف {chief} أن فرق الإنقاذ عملت لساعات في {town} وأن الطائرات المسيرة من طراز شاهد.",
-        f"ولم تعلق موسكو ولا طهران على الهجوم على {town}، فيما طالب {chief} بمزيد من أنظمة الدفاع الجوي.",
-    ]
-    body = "".join(f"<p>{p}</p>" for p in paras)
-    title = f"طائرات مسيرة إيرانية تضرب بلدة {town}"
-    return (f'<!doctype html><html lang="ar" dir="rtl"><head><meta charset="utf-8"><title>{title}</title>'
-            f"</head><body><article><h1>{title}</h1>{body}</article></body></html>")
-
-
-def _write_feed(path: Path, numbers: range) -> None:
-    items = "".join(
-        f"<item><title>خبر {n}</title><link>articles/a{n}.html</link>"
-        f'<guid isPermaLink="false">bench-{n}</guid><description>ملخص {n}</description></item>'
-        for n in numbers
-    )
-    path.write_text(
-        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
-        f"<title>{path.stem}</title>{items}</channel></rss>",
-        encoding="utf-8",
-    )
-
-
-def write_config(path: Path, feeds: list[str], site: str, hook: str, db: str, broker: str | None) -> Path:
-    watchlist = shipped_watchlist()
-    drone_watch = next(w for w in watchlist["watches"] if "drone" in w["id"])
-    for watch in watchlist["watches"]:
-        watch["channels"] = ["hook"] if watch is drone_watch else []
-    service: dict[str, Any] = {
-        "data_dir": str(path.parent / "data"),
-        "database_url": db,
-        "log_level": "WARNING",
-    }
-    if broker:
-        service["broker_url"] = broker
-    tree = {
-        "service": service,
-        # One loopback host stands for the many hosts of real feeds: per-host politeness off.
-        "fetch": {"per_host_concurrency": 64, "per_host_spacing_s": 0},
-        "feeds": [
-            {"name": f, "url": f"{site}{f}.xml", "interval": 86400, "allow_private": True, "backfill": "all"}
-            for f in feeds
-        ],
-        "channels": {"hook": [hook]},
-        **watchlist,
-    }
-    path.write_text(yaml.safe_dump(tree, allow_unicode=True), encoding="utf-8")
-    return path
-
-
-def _loop_worker(config: str) -> None:
+def _loop_worker(config: str, warm: str, barrier: Any) -> None:
     from alerts.schemes import register_schemes
     from worker.config import load_settings
     from worker.oneshot import run_once
+    from worker.polling import sync_feeds
     from worker.runtime import Runtime
 
     register_schemes()
     rt = Runtime(load_settings(config))
+    sync_feeds(rt)
+    own = tuple(f.name for f in rt.settings.feeds if f.name != warm)
+    with rt.engine.begin() as conn:
+        for name in own:
+            conn.execute(text("UPDATE feeds SET next_check_at = 1e12 WHERE name = :n"), {"n": name})
+    run_once(rt)  # the warm-up feed only
+    with rt.engine.begin() as conn:
+        for name in own:
+            conn.execute(text("UPDATE feeds SET next_check_at = 0 WHERE name = :n"), {"n": name})
+    barrier.wait()  # the parent's clock starts when every process is warm
     run_once(rt)
     rt.close()
 
 
-def baseline(tmp: Path, site: str, hook: str, db: str, processes: int) -> float:
-    """Articles/s of the plain loop in `processes` processes (2: one per core, as the worker)."""
-    names = [f"feed{f}" for f in range(FEEDS)]
+def baseline(
+    tmp: Path, names: list[str], warm: list[str], site: str, hook: str, db: str, processes: int
+) -> float:
+    """Articles/s of the plain loop in `processes` processes over the feeds `names`."""
     configs = []
     for i in range(processes):
         d = tmp / f"loop{processes}-{i}"
         d.mkdir()
-        configs.append(str(write_config(d / "c.yaml", names[i::processes], site, hook, db, None)))
-    start = time.perf_counter()
-    procs = [multiprocessing.Process(target=_loop_worker, args=(c,)) for c in configs]
+        configs.append(str(write_config(d / "c.yaml", [warm[i], *names[i::processes]], site, hook, db, None)))
+    barrier = multiprocessing.Barrier(processes + 1)
+    procs = [
+        multiprocessing.Process(target=_loop_worker, args=(c, warm[i], barrier))
+        for i, c in enumerate(configs)
+    ]
     for p in procs:
         p.start()
+    barrier.wait()
+    start = time.perf_counter()
     for p in procs:
         p.join()
-    return FEEDS * PER_FEED / (time.perf_counter() - start)
+    return _articles(names) / (time.perf_counter() - start)
 
 
-def _count(engine: Any, sql: str) -> float:
-    with engine.connect() as conn:
-        return float(conn.execute(text(sql)).scalar_one())
+def _articles(names: list[str]) -> int:
+    return len(names) * PER_FEED
 
 
-def pipeline(tmp: Path, site: str, hook: WebhookReceiver, db: str, redis: str) -> dict[str, float]:
-    names = [f"feed{f}" for f in range(FEEDS)] + [f"late{f}" for f in range(LATENCY_FEEDS)]
-    d = tmp / "celery"
-    d.mkdir()
-    config = write_config(d / "c.yaml", names, site, hook.apprise_url(), db, redis)
-    from worker.celery_app import make_celery
-    from worker.config import load_settings
-    from worker.polling import sync_feeds
-    from worker.runtime import Runtime
+class Store:
+    """Reads of the bench's store, cheap enough to poll once a second."""
 
-    settings = load_settings(config)
-    app = make_celery(settings)
-    rt = Runtime(settings)
-    sync_feeds(rt)
-    with rt.engine.begin() as conn:  # only the bench's own poll tasks may poll: nothing is due
-        conn.execute(text("UPDATE feeds SET next_check_at = 1e12"))
-    rt.close()
-    with NewswatchProcess(config, "worker", "--concurrency", "2") as worker:
-        assert wait_until(lambda: bool(app.control.ping(timeout=1)), 60), worker.log()
-        time.sleep(1)
-        assert worker.proc is not None
-        feed_ids = dict(_rows(db, "SELECT name, id FROM feeds"))
-        main_cpu_before = sum(psutil.Process(worker.proc.pid).cpu_times()[:2])
-        # The end of the run is read from the stored completion times afterwards, so the bench's own
-        # progress checks can be rare and cheap (one connection, once a second): frequent polling
-        # would take CPU from the worker on the same two cores.
-        watcher = create_engine(db)
+    def __init__(self, url: str) -> None:
+        self.engine = create_engine(url)
+
+    def value(self, sql: str, **params: Any) -> float:
+        with self.engine.connect() as conn:
+            return float(conn.execute(text(sql), params).scalar() or 0.0)
+
+    def rows(self, sql: str) -> list[Any]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(text(sql)).all())
+
+    def done(self) -> float:
+        return self.value("SELECT count(*) FROM entries WHERE state='done'")
+
+    def unsent(self) -> float:
+        return self.value("SELECT count(*) FROM deliveries WHERE state<>'sent'")
+
+    def finished_at(self) -> float:
+        return max(
+            self.value("SELECT max(processed_at) FROM articles"),
+            self.value("SELECT max(sent_at) FROM deliveries"),
+        )
+
+    def latencies_ms(self, feed: str) -> list[float]:
+        return [
+            (sent - seen) * 1000
+            for seen, sent in self.rows(
+                "SELECT e.seen_at, d.sent_at FROM deliveries d JOIN messages m ON m.id = d.message_id"
+                " JOIN entries e ON e.article_id = m.article_id JOIN feeds f ON f.id = e.feed_id"
+                f" WHERE f.name = '{feed}' AND d.state = 'sent'"
+            )
+        ]
+
+
+class Memory(threading.Thread):
+    """Samples the worker tree's USS and PSS every half second; keeps the peaks (MB)."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.uss, self.pss, self.stop = pid, 0.0, 0.0, threading.Event()
+        self.start()
+
+    def run(self) -> None:
+        while not self.stop.wait(0.5):
+            uss = pss = 0.0
+            try:
+                root = psutil.Process(self.pid)
+                for p in [root, *root.children(recursive=True)]:
+                    info = p.memory_full_info()
+                    uss, pss = uss + info.uss, pss + info.pss
+            except psutil.Error:
+                continue
+            self.uss, self.pss = max(self.uss, uss / 2**20), max(self.pss, pss / 2**20)
+
+
+def children_rss_mb(pid: int) -> float:
+    return sum(p.memory_info().rss for p in psutil.Process(pid).children(recursive=True)) / 2**20
+
+
+class Pipeline:
+    """One worker over one store and broker, driven by poll tasks the bench sends."""
+
+    def __init__(self, config: Path, *worker_args: str) -> None:
+        from worker.celery_app import make_celery
+        from worker.config import load_settings
+        from worker.polling import sync_feeds
+        from worker.runtime import Runtime
+
+        settings = load_settings(config)
+        self.app = make_celery(settings)
+        rt = Runtime(settings)
+        sync_feeds(rt)
+        with rt.engine.begin() as conn:  # only the bench's own poll tasks may poll: nothing is due
+            conn.execute(text("UPDATE feeds SET next_check_at = 1e12"))
+            self.ids = {name: fid for name, fid in conn.execute(text("SELECT name, id FROM feeds"))}
+        rt.close()
+        self.store = Store(settings.database_url)
+        self.worker = NewswatchProcess(config, "worker", "--concurrency", "2", *worker_args)
+
+    def __enter__(self) -> Pipeline:
+        self.worker.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.worker.__exit__(*exc)
+        self.store.engine.dispose()
+
+    @property
+    def pid(self) -> int:
+        assert self.worker.proc is not None
+        return self.worker.proc.pid
+
+    def poll(self, *names: str) -> None:
+        for name in names:
+            self.app.send_task("newswatch.poll_feed", args=[self.ids[name]])
+
+    def drain(self, entries: float, timeout: float = 600) -> None:
+        assert wait_until(lambda: self.store.done() >= entries, timeout, interval=1.0), self.worker.log()
+        assert wait_until(lambda: self.store.unsent() == 0, 120, interval=1.0), self.worker.log()
+
+    def batch(self, names: list[str], before: float) -> float:
+        """Poll `names`, wait until their entries are done and sent; articles/s from the stored times."""
         start = time.time()
-        for f in range(FEEDS):
-            app.send_task("newswatch.poll_feed", args=[feed_ids[f"feed{f}"]])
-        total = FEEDS * PER_FEED
-        done_sql = "SELECT count(*) FROM entries WHERE state='done'"
-        assert wait_until(lambda: _count(watcher, done_sql) >= total, 600, interval=1.0)
-        unsent_sql = "SELECT count(*) FROM deliveries WHERE state<>'sent'"
-        assert wait_until(lambda: _count(watcher, unsent_sql) == 0, 120, interval=1.0)
-        finished = _count(
-            watcher,
-            "SELECT GREATEST((SELECT max(processed_at) FROM articles),"
-            " (SELECT max(sent_at) FROM deliveries))",
-        )
-        elapsed = finished - start
-        rate = total / elapsed
-        rss = _rss_mb(worker.proc.pid)
-        main_cpu = sum(psutil.Process(worker.proc.pid).cpu_times()[:2]) - main_cpu_before
-        print(
-            f"# pipeline: {rate:.1f} articles/s, worker RSS {rss:.0f} MB, main process CPU "
-            f"{main_cpu:.1f} s of {elapsed:.1f} s",
-            file=sys.stderr,
-            flush=True,
-        )
-        for f in range(LATENCY_FEEDS):  # moderate load: 4 new articles/s
-            app.send_task("newswatch.poll_feed", args=[feed_ids[f"late{f}"]])
-            time.sleep(0.25)
-        assert wait_until(lambda: _count(watcher, done_sql) >= total + LATENCY_FEEDS, 60)
-        assert wait_until(lambda: _count(watcher, unsent_sql) == 0, 60)
-        watcher.dispose()
-    latencies = [
-        (sent - seen) * 1000
-        for seen, sent in _rows(
-            db,
-            "SELECT e.seen_at, d.sent_at FROM deliveries d JOIN messages m ON m.id = d.message_id "
-            "JOIN entries e ON e.article_id = m.article_id JOIN feeds f ON f.id = e.feed_id "
-            "WHERE f.name LIKE 'late%' AND d.state = 'sent'",
-        )
-    ]
-    q = statistics.quantiles(latencies, n=20)
-    return {"rate": rate, "rss": rss, "p50": statistics.median(latencies), "p95": q[18]}
+        self.poll(*names)
+        self.drain(before + _articles(names))
+        return _articles(names) / (self.store.finished_at() - start)
+
+    def publish_at(self, ticker: Ticker, rate: float, seconds: float) -> float:
+        """Publish event items on `ticker` at `rate` per second for `seconds`; the rate achieved."""
+        start, sent = time.monotonic(), 0
+        while (elapsed := time.monotonic() - start) < seconds:
+            due = int(rate * elapsed) + 1 - sent
+            if due > 0:
+                ticker.publish(due)
+                sent += due
+                self.poll(ticker.name)
+            time.sleep(PUBLISH_EVERY_S)
+        return sent / (time.monotonic() - start)
 
 
-def _rows(db: str, sql: str) -> list[Any]:
-    engine = create_engine(db)
-    with engine.connect() as conn:
-        rows = list(conn.execute(text(sql)).all())
-    engine.dispose()
-    return rows
+def _p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20)[18]
 
 
-def _rss_mb(pid: int) -> float:
-    root = psutil.Process(pid)
-    procs = [root, *root.children(recursive=True)]
-    return sum(p.memory_info().rss for p in procs) / 2**20
+def run(tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
+    root = tmp / "site"
+    names = build_group(root, "a", args.feeds, PER_FEED)
+    second = build_group(root, "b", args.feeds, PER_FEED)
+    warm = build_group(root, "w", 2, 10)
+    (bulk,) = build_group(root, "k", 1, args.backfill)
+    ticker, breaking = Ticker(root, "ticker", 0), Ticker(root, "breaking", 1_000_000)
+    feeds = [*warm, *names, *second, bulk, ticker.name, breaking.name]
+    r: dict[str, Any] = {}
+    with (
+        SiteServer(root) as site,
+        WebhookReceiver() as hook,
+        PostgresServer() as pg,
+        RedisServer(tmp / "redis") as redis,
+    ):
+        admin = create_engine(pg.url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            for db in ("loop", "loop1", "celery", "leak"):
+                conn.execute(text(f"CREATE DATABASE {db}"))
+        admin.dispose()
+        base = pg.url.rsplit("/", 1)[0]
+        loop2 = baseline(tmp, names, warm, site.url, hook.apprise_url(), f"{base}/loop", 2)
+        loop1 = baseline(tmp, names, warm, site.url, hook.apprise_url(), f"{base}/loop1", 1)
+        print(f"# loop: {loop2:.1f} articles/s (2 processes), {loop1:.1f} (1 process)", file=sys.stderr)
+
+        def config(name: str, db: str | None, broker: str | None) -> Path:
+            (tmp / name).mkdir()
+            return write_config(tmp / name / "c.yaml", feeds, site.url, hook.apprise_url(), db, broker)
+
+        with Pipeline(config("celery", f"{base}/celery", redis.url)) as p:
+            assert wait_until(lambda: bool(p.app.control.ping(timeout=1)), 60), p.worker.log()
+            p.poll(*warm)
+            p.drain(20)
+            memory = Memory(p.pid)
+            rate = p.batch(names, 20)
+            r["worker_rss_mb"] = round(
+                children_rss_mb(p.pid) + psutil.Process(p.pid).memory_info().rss / 2**20, 1
+            )
+            before = p.store.done()
+            achieved = p.publish_at(ticker, rate * LOAD_FRACTION, args.latency_s)
+            p.drain(before + len(ticker.slugs), 300)
+            memory.stop.set()
+            latencies = p.store.latencies_ms(ticker.name)
+            # the backfill: one poll brings the whole backlog; breaking items follow while it runs
+            before = p.store.done()
+            p.poll(bulk)
+            assert wait_until(lambda: p.store.done() >= before + 20, 120, interval=0.2)
+            p.publish_at(breaking, 1 / 0.3, 6.0)
+            remaining = before + args.backfill + len(breaking.slugs) - p.store.done()
+            p.drain(before + args.backfill + len(breaking.slugs), 300)
+            under = p.store.latencies_ms(breaking.name)
+        r |= {
+            "pipeline_articles_per_s": round(rate, 1),
+            "loop_articles_per_s": round(loop2, 1),
+            "pipeline_vs_loop_ratio": round(rate / loop2, 3),
+            "loop_one_process_articles_per_s": round(loop1, 1),
+            "pipeline_vs_one_process_loop_ratio": round(rate / loop1, 3),
+            "latency_load_articles_per_s": round(achieved, 1),
+            "latency_load_fraction": round(achieved / rate, 2),
+            "latency_articles": len(latencies),
+            "latency_p50_ms": round(statistics.median(latencies), 1),
+            "latency_p95_ms": round(_p95(latencies), 1),
+            "worker_uss_mb": round(memory.uss, 1),
+            "worker_pss_mb": round(memory.pss, 1),
+            "alert_latency_under_backfill_p95_ms": round(_p95(under), 1),
+            "alert_latency_under_backfill_p50_ms": round(statistics.median(under), 1),
+            "alert_latency_under_backfill_breaking": len(under),
+            "alert_latency_under_backfill_entries_left_at_end": int(remaining),
+        }
+        # leak check: child recycling off, RSS of the children after one batch, then another
+        with Pipeline(config("leak", f"{base}/leak", redis.url), "--max-tasks-per-child", "1000000") as p:
+            assert wait_until(lambda: bool(p.app.control.ping(timeout=1)), 60), p.worker.log()
+            p.poll(*warm)
+            p.drain(20)
+            p.batch(names, 20)
+            after_first = children_rss_mb(p.pid)
+            p.batch(second, 20 + _articles(names))
+            growth = children_rss_mb(p.pid) - after_first
+        r["rss_growth_per_1k_articles_mb"] = round(growth / (_articles(second) / 1000), 1)
+        with Pipeline(config("embedded", None, None)) as p:  # no broadcast here: readiness = warm-up done
+            p.poll(*warm)
+            p.drain(20, 120)
+            r["embedded_articles_per_s"] = round(p.batch(names, 20), 1)
+    return r
 
 
 def main() -> None:
-    global FEEDS, PER_FEED, LATENCY_FEEDS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--feeds", type=int, default=FEEDS)
-    parser.add_argument("--per-feed", type=int, default=PER_FEED)
-    parser.add_argument("--latency-articles", type=int, default=LATENCY_FEEDS)
+    parser.add_argument("--feeds", type=int, default=20, help="feeds of 50 articles per batch")
+    parser.add_argument("--latency-s", type=float, default=15.0, help="length of the latency phase")
+    parser.add_argument("--backfill", type=int, default=500, help="entries in the backfill")
     args = parser.parse_args()
-    FEEDS, PER_FEED, LATENCY_FEEDS = args.feeds, args.per_feed, args.latency_articles
     with tempfile.TemporaryDirectory() as tmpdir:
-        tmp = Path(tmpdir)
-        build_site(tmp / "site")
-        with (
-            SiteServer(tmp / "site") as site,
-            WebhookReceiver() as hook,
-            PostgresServer() as pg,
-            RedisServer(tmp / "redis") as redis,
-        ):
-            admin = create_engine(pg.url, isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(text("CREATE DATABASE loop"))
-                conn.execute(text("CREATE DATABASE loop1"))
-                conn.execute(text("CREATE DATABASE celery"))
-            admin.dispose()
-            loop_db, celery_db = pg.url.rsplit("/", 1)[0] + "/loop", pg.url.rsplit("/", 1)[0] + "/celery"
-            loop_rate = baseline(tmp, site.url, hook.apprise_url(), loop_db, processes=2)
-            print(f"# baseline loop: {loop_rate:.1f} articles/s", file=sys.stderr, flush=True)
-            one_rate = baseline(tmp, site.url, hook.apprise_url(), f"{loop_db}1", processes=1)
-            print(f"# baseline loop, one process: {one_rate:.1f} articles/s", file=sys.stderr, flush=True)
-            got = pipeline(tmp, site.url, hook, celery_db, redis.url)
-    results = {
-        "pipeline_articles_per_s": round(got["rate"], 1),
-        "loop_articles_per_s": round(loop_rate, 1),
-        "pipeline_vs_loop_ratio": round(got["rate"] / loop_rate, 3),
-        "loop_one_process_articles_per_s": round(one_rate, 1),
-        "pipeline_vs_one_process_loop_ratio": round(got["rate"] / one_rate, 3),
-        "latency_p50_ms": round(got["p50"], 1),
-        "latency_p95_ms": round(got["p95"], 1),
-        "worker_rss_mb": round(got["rss"], 1),
-    }
+        results = run(Path(tmpdir), args)
     for key, value in results.items():
         print(f"{key}: {value}")
     out = ROOT / "bench" / "results.json"

@@ -6,7 +6,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from worker import metrics
-from worker.broker import POLLS, PROCESSING, SENDS
+from worker.broker import BACKFILL, POLLS, PROCESSING, SENDS
 from worker.delivery import send_delivery, send_time_limits, sweep
 from worker.heartbeat import record_tick
 from worker.polling import claim_due, poll_feed
@@ -88,8 +88,9 @@ def _register_ingest(app: NewswatchCelery) -> None:
         with metrics.timed("poll") as outcome:
             result = poll_feed(app.runtime(), feed_id, claim)
             outcome.append(str(result.outcome))
+        queue = {"queue": BACKFILL} if result.backlog else {}  # fresh items first (worker.broker)
         for entry_id in result.new_entry_ids:
-            app.send_task(PROCESS, args=[entry_id])
+            app.send_task(PROCESS, args=[entry_id], **queue)
         log.info("polled %s: %s, %d new", result.feed, result.outcome, len(result.new_entry_ids))
         return result.outcome
 
@@ -133,7 +134,8 @@ def _register_outbox(app: NewswatchCelery) -> None:
         for delivery_id in found.delivery_ids:
             app.send_task(SEND, args=[delivery_id])
         for entry_id in found.entry_ids:
-            app.send_task(PROCESS, args=[entry_id], kwargs={"resent": True})
+            # late already: behind fresh items, and a re-offer of one still queued stays behind too
+            app.send_task(PROCESS, args=[entry_id], kwargs={"resent": True}, queue=BACKFILL)
         return len(found.delivery_ids) + len(found.entry_ids)
 
     @app.task(name=PRUNE)  # type: ignore[untyped-decorator]

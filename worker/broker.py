@@ -1,10 +1,13 @@
 """The broker side of the Celery app: queues, their order, and the transport for a broker URL.
 
-Three queues, read in this order by every worker (`newswatch run` and `newswatch worker` alike):
+Four queues, read in this order by every worker (`newswatch run` and `newswatch worker` alike):
 - `newswatch.sends`: alert sends and the outbox sweep, so that an alert never waits behind a
   backlog of articles;
 - `newswatch.polls`: the scheduler tick and feed polls (cheap; they create the processing work);
-- `newswatch.processing`: fetch, extract and match of one entry (the bulk of the work).
+- `newswatch.processing`: fetch, extract and match of one entry (the bulk of the work);
+- `newswatch.backfill`: the same for entries of a backlog — a poll that brought more than
+  `worker.polling.BACKLOG_ENTRIES` new entries (a new feed, a feed back from an outage) and
+  entries the sweeper offers again — so that a breaking item is not processed after them.
 Celery's default queue `celery` is read last, for any task without a route (messages published
 by producers that do not route).
 
@@ -21,8 +24,9 @@ from kombu.entity import Queue
 
 from worker.kombu_internals import IN_ORDER_SQLA_TRANSPORT, SAFE_REDIS_TRANSPORT
 
-SENDS, POLLS, PROCESSING, DEFAULT = "newswatch.sends", "newswatch.polls", "newswatch.processing", "celery"
-QUEUE_ORDER = (SENDS, POLLS, PROCESSING, DEFAULT)
+SENDS, POLLS, PROCESSING = "newswatch.sends", "newswatch.polls", "newswatch.processing"
+BACKFILL, DEFAULT = "newswatch.backfill", "celery"
+QUEUE_ORDER = (SENDS, POLLS, PROCESSING, BACKFILL, DEFAULT)
 VISIBILITY_TIMEOUT_S = 3600  # must exceed the hard time limit plus any queue wait
 
 

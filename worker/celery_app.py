@@ -29,7 +29,6 @@ from worker.watchdog import ConsumptionWatchdog, redis_probe, watch
 
 log = logging.getLogger(__name__)
 
-TASK_SOFT_LIMIT_S, TASK_HARD_LIMIT_S = 90, 120
 # Test suites only: a module whose `register(app)` adds tasks (fault injection). Never set in production.
 EXTRA_TASKS_ENV = "NEWSWATCH_TEST_ONLY_TASKS_MODULE"
 STALL_EXIT_CODE = 70  # EX_SOFTWARE: the worker stopped itself because its consumer stalled
@@ -100,8 +99,8 @@ def make_celery(settings: Settings) -> NewswatchCelery:
         task_reject_on_worker_lost=True,
         task_acks_on_failure_or_timeout=True,
         task_ignore_result=True,
-        task_soft_time_limit=TASK_SOFT_LIMIT_S,
-        task_time_limit=TASK_HARD_LIMIT_S,
+        task_soft_time_limit=settings.service.task_soft_limit_s,
+        task_time_limit=settings.service.task_time_limit_s,
         worker_prefetch_multiplier=1,
         worker_cancel_long_running_tasks_on_connection_loss=True,
         worker_soft_shutdown_timeout=30,

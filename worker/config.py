@@ -53,9 +53,23 @@ class ServiceSpec(_Strict):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     memory_limit_mb: int = Field(default=1536, ge=256)  # address-space ceiling per worker process
     consumer_stall_s: float = Field(default=90.0, ge=0)  # Redis: exit after a consumer stall; 0 = off
+    # The hard time limit of one task. Everything that must outlive a running task derives from it:
+    # the soft limit (`task_soft_limit_s`) and the leases that a poll and an entry hold
+    # (`lease_s`), so a lease never ends while its task may still be running.
+    task_time_limit_s: float = Field(default=120.0, ge=20, le=3600)
     # Key of the hash that names destinations in the store; default: data_dir/destination.key
     # (created on first use). Workers on several machines must share it: set it from the environment.
     destination_key: str | None = Field(default=None, min_length=16)
+
+    @property
+    def task_soft_limit_s(self) -> float:
+        """The soft time limit: a quarter of the hard limit is left to record the failure."""
+        return self.task_time_limit_s * 0.75
+
+    @property
+    def lease_s(self) -> float:
+        """How long a claimed poll or a processing entry is held: the longest a task can run."""
+        return self.task_time_limit_s
 
 
 BACKFILL = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd]?)$")  # a duration: 3600, 90s, 30m, 2h, 1d

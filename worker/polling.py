@@ -4,8 +4,9 @@ Contracts:
 - `sync_feeds` makes the `feeds` table mirror the configuration (by name).
 - `claim_due` hands each due feed to exactly one caller per interval, whatever the number
   of beat processes (a conditional UPDATE on `lease_until`), as a numbered `FeedClaim` that the
-  poll message carries. When a claim's lease (`LEASE_S`) runs out before its poll starts (a
-  backlog in the queue), the next tick claims the feed again under a new number.
+  poll message carries. When a claim's lease (`service.lease_s`, the task time limit) runs out
+  before its poll starts (a backlog in the queue), the next tick claims the feed again under a
+  new number.
 - `poll_feed` starts only with a conditional UPDATE that no other poll of the feed can pass at
   the same time: no poll of the feed is running (`polling_until`), and the message's claim is
   the latest one or the feed is still due. Starting consumes the claim, so every other message
@@ -47,7 +48,7 @@ from worker.store import insert_ignore
 
 log = logging.getLogger(__name__)
 
-LEASE_S = 120.0
+BACKLOG_ENTRIES = 20  # a breaking story adds a handful of items to a feed between two polls
 POLL_HOST_WAIT_S = 2.0  # a poll waits this long for a busy host, then is rescheduled instead
 
 
@@ -78,6 +79,12 @@ class PollResult:
     outcome: PollOutcome
     new_entry_ids: tuple[int, ...] = ()
     error: str | None = None
+
+    @property
+    def backlog(self) -> bool:
+        """Whether the new entries are a backlog, to be processed after fresh ones: more than one
+        poll's worth of news (`BACKLOG_ENTRIES`), as from a new feed or one back from an outage."""
+        return len(self.new_entry_ids) > BACKLOG_ENTRIES
 
 
 def sync_feeds(rt: Runtime) -> None:
@@ -115,7 +122,7 @@ def claim_due(rt: Runtime, *, force: bool = False) -> list[FeedClaim]:
         won = conn.execute(
             update(feeds)
             .where(*cond)
-            .values(lease_until=now + LEASE_S, claim=func.coalesce(feeds.c.claim, 0) + 1)
+            .values(lease_until=now + rt.settings.service.lease_s, claim=func.coalesce(feeds.c.claim, 0) + 1)
             .returning(feeds.c.id, feeds.c.claim)
         ).all()
     return sorted(FeedClaim(int(row.id), int(row.claim)) for row in won)
@@ -157,8 +164,8 @@ def _start(rt: Runtime, feed_id: int, claim: int | None) -> bool:
             update(feeds)
             .where(*cond)
             .values(
-                polling_until=now + LEASE_S,
-                lease_until=now + LEASE_S,
+                polling_until=now + rt.settings.service.lease_s,
+                lease_until=now + rt.settings.service.lease_s,
                 claim=func.coalesce(feeds.c.claim, 0) + 1,
             )
         ).rowcount
@@ -334,11 +341,14 @@ def backoff_delay(interval: float, streak: int, cap: float, jitter: float) -> fl
 
 
 def stale_new_entries(rt: Runtime, older_than_s: float) -> list[int]:
-    """Entries stored but not processed whose enqueue is older than `older_than_s` (lost messages)."""
-    cutoff = rt.clock() - older_than_s
+    """Entries stored but not processed whose enqueue is older than `older_than_s` and that no
+    attempt holds (`processing_until` passed or unset): lost messages, crashed attempts."""
+    now = rt.clock()
+    idle = or_(entries.c.processing_until.is_(None), entries.c.processing_until < now)
     with rt.engine.begin() as conn:
         ids = (
-            conn.execute(select(entries.c.id).where(entries.c.state == "new", entries.c.enqueued_at < cutoff))
+            conn.execute(select(entries.c.id).where(
+                entries.c.state == "new", entries.c.enqueued_at < now - older_than_s, idle))
             .scalars()
             .all()
         )

@@ -50,9 +50,6 @@ from worker.watchlist_versions import refresh as refresh_watchlist
 log = logging.getLogger(__name__)
 
 PAGE_HOST_WAIT_S = 5.0  # an article fetch waits this long for a busy host, then is deferred
-# While an entry is being processed the sweeper must not hand it out again: processing holds it
-# this long (the task's hard time limit), after which a crashed attempt is re-enqueued.
-PROCESS_LEASE_S = 120.0
 MAX_ATTEMPTS = 3  # processing attempts of one entry before it ends `failed`
 _NO_REASON = "its worker process died each time (crash, memory limit or hard time limit)"
 
@@ -96,7 +93,8 @@ def process_entry(rt: Runtime, entry_id: int) -> ProcessResult:
             conn.execute(
                 update(entries)
                 .where(entries.c.id == entry_id)
-                .values(enqueued_at=rt.clock(), attempts=func.coalesce(entries.c.attempts, 1) - 1)
+                .values(enqueued_at=rt.clock(), processing_until=None,
+                        attempts=func.coalesce(entries.c.attempts, 1) - 1)
             )
         log.info("article fetch deferred", extra={"entry_id": entry_id, "reason": str(busy)})
         return ProcessResult(entry_id, "deferred")
@@ -174,7 +172,8 @@ def _start_attempt(rt: Runtime, entry_id: int) -> bool:
             update(entries)
             .where(entries.c.id == entry_id)
             .values(
-                enqueued_at=rt.clock() + PROCESS_LEASE_S,
+                # the sweeper leaves a running attempt alone until the longest a task can run
+                processing_until=rt.clock() + rt.settings.service.lease_s,
                 attempts=func.coalesce(entries.c.attempts, 0) + 1,
             )
         )
@@ -188,7 +187,7 @@ def entry_error(rt: Runtime, entry_id: int, reason: str) -> None:
         conn.execute(
             update(entries)
             .where(entries.c.id == entry_id, entries.c.state == "new")
-            .values(error=reason[:500], enqueued_at=rt.clock())
+            .values(error=reason[:500], enqueued_at=rt.clock(), processing_until=None)
         )
 
 

@@ -75,7 +75,8 @@ entries = Table(
     Column("published_at", Float),
     Column("seen_at", Float, nullable=False),
     Column("state", String(16), nullable=False, default="new"),  # new | done | failed
-    Column("enqueued_at", Float),
+    Column("enqueued_at", Float),  # when its process message was last sent (the sweeper's clock)
+    Column("processing_until", Float),  # an attempt holds the entry until then; NULL: none running
     Column("article_id", Integer, ForeignKey("articles.id")),
     Column("error", Text),  # why a `failed` entry was given up (or the last attempt's error)
     Column("attempts", Integer),  # processing attempts started; NULL = 0 (worker/processing.py)

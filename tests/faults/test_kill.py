@@ -12,7 +12,9 @@ import pytest
 from tests.faults.support import ARTICLES, assert_delivered, assert_healthy, fault_stack
 from tests.support.services import NewswatchProcess, wait_until
 from tests.support.site_server import SiteServer
-from worker.processing import PROCESS_LEASE_S
+from worker.config import ServiceSpec
+
+PROCESS_LEASE_S = ServiceSpec().lease_s  # the shipped task time limit
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.delivers, pytest.mark.timeout(150)]
 

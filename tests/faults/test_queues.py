@@ -1,5 +1,6 @@
 """Sends have their own queue, served first by every worker: an alert sent while a backlog of
-process_entry messages waits goes out at once, on the embedded SQLite broker and on Redis."""
+process_entry messages waits goes out at once; and a backlog's entries wait on their own queue,
+so a fresh item is processed before them. On the embedded SQLite broker and on Redis."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from tasks.pipeline import PROCESS, SEND
+from tasks.pipeline import POLL, PROCESS, SEND
 from tests.faults.brokers import BROKERS, broker_service, publish
 from tests.faults.support import IDEMPOTENCY, Stack, fault_stack
 from tests.support.services import wait_until
-from worker.broker import PROCESSING, SENDS
+from worker.broker import POLLS, PROCESSING, SENDS
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -109,3 +110,44 @@ def test_a_send_is_not_stuck_behind_a_backlog_of_process_messages(tmp_path: Path
         assert latency < 15, f"the send took {latency:.1f} s behind the backlog"
         for i in range(BACKLOG):
             world.site.set_delay(f"/backlog/{i}.html", 0)
+
+
+def _add_items(world: Stack, slugs: list[str]) -> None:
+    """Put items for `slugs` at the top of the site's feed (their pages need not exist: a page
+    that is missing falls back to the item's own text)."""
+    items = "".join(
+        f"<item><title>{slug}</title><link>{world.site.url}{slug}.html</link>"
+        f'<guid isPermaLink="false">queues:{slug}</guid><description>{slug}</description></item>\n  '
+        for slug in slugs
+    )
+    feed = world.site.root / "feed.rss.xml"
+    feed.write_text(feed.read_text(encoding="utf-8").replace("<item>", items + "<item>", 1), encoding="utf-8")
+
+
+@pytest.mark.parametrize("broker", BROKERS)
+def test_a_fresh_item_is_processed_before_a_backlog_that_arrived_first(tmp_path: Path, broker: str) -> None:
+    with fault_stack(tmp_path, service=broker_service(tmp_path, broker)) as world:
+        beat = world.start("beat")
+        world.worker(concurrency=2)
+        assert world.wait_all_final(90), world.states()
+        beat.stop()  # from here on, the only polls are the two the test sends
+        ((feed_id,),) = world.query("SELECT id FROM feeds")
+        backlog = [f"backlog/{i}" for i in range(BACKLOG)]
+        for slug in backlog:
+            world.site.set_delay(f"/{slug}.html", PAGE_DELAY_S)
+        _add_items(world, backlog)  # one poll brings 40 new entries: a backlog
+        publish(world, broker, POLL, [feed_id], POLLS)
+
+        def hits() -> int:
+            return sum(world.site.hits[f"/{slug}.html"] for slug in backlog)
+
+        assert wait_until(lambda: hits() >= 2, 60), world.logs()
+        _add_items(world, ["breaking"])  # the next poll brings one fresh entry
+        publish(world, broker, POLL, [feed_id], POLLS)
+        assert wait_until(lambda: world.site.hits["/breaking.html"] >= 1, 60), world.logs()
+        done_first = hits()
+        print(f"{broker}: backlog pages fetched before the fresh item: {done_first}/{BACKLOG}")
+        # FIFO behind the backlog would fetch nearly every backlog page first
+        assert done_first <= BACKLOG // 2, f"the fresh item waited for {done_first} of {BACKLOG} entries"
+        for slug in backlog:
+            world.site.set_delay(f"/{slug}.html", 0)

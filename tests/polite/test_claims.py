@@ -11,7 +11,7 @@ import pytest
 
 from tests.polite.support import feed_id, feed_row, rss, runtime
 from tests.support.site_server import SiteServer
-from worker.polling import LEASE_S, FeedClaim, PollOutcome, claim_due, poll_feed, sync_feeds
+from worker.polling import FeedClaim, PollOutcome, claim_due, poll_feed, sync_feeds
 from worker.runtime import Runtime
 
 pytestmark = pytest.mark.timeout(60)
@@ -37,7 +37,7 @@ def _backlog(rt: Runtime, ticks: int) -> list[FeedClaim]:
     claims: list[FeedClaim] = []
     for _ in range(ticks):
         claims += claim_due(rt)
-        rt.clock.now += LEASE_S + 1  # type: ignore[attr-defined]
+        rt.clock.now += rt.settings.service.lease_s + 1  # type: ignore[attr-defined]
     return claims
 
 
@@ -100,9 +100,10 @@ def test_a_poll_whose_worker_died_does_not_block_the_feed(tmp_path: Path) -> Non
 
         with rt.engine.begin() as conn:
             start = rt.clock()
-            conn.execute(update(feeds).where(feeds.c.id == fid).values(polling_until=start + LEASE_S))
+            running = start + rt.settings.service.lease_s
+            conn.execute(update(feeds).where(feeds.c.id == fid).values(polling_until=running))
         assert poll_feed(rt, fid, claim.claim).outcome == PollOutcome.SUPERSEDED
-        rt.clock.now = start + LEASE_S + 1  # type: ignore[attr-defined]
+        rt.clock.now = start + rt.settings.service.lease_s + 1  # type: ignore[attr-defined]
         (fresh,) = claim_due(rt)
         assert poll_feed(rt, fid, fresh.claim).outcome == PollOutcome.FETCHED
         assert site.hits["/feed.rss.xml"] == 1
