@@ -196,6 +196,32 @@ class QuietHoursSpec(_Strict):
         return self
 
 
+class DigestSpec(_Strict):
+    """`messages.digest.<channel>`: `hourly` or `daily at HH:MM` (local time in `timezone`). The
+    bare string form `digest: {email: "daily at 08:00"}` means the UTC zone."""
+
+    every: str
+    timezone: str = "UTC"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare(cls, value: Any) -> Any:
+        return {"every": value} if isinstance(value, str) else value
+
+    @field_validator("every")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        from worker.digests import parse_schedule
+
+        parse_schedule(value)
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        return QuietHoursSpec._known_zone(value)
+
+
 class MessagesSpec(_Strict):
     """One message per story (worker/messages.py): when a later article of an announced story
     sends a follow-up. A follow-up needs a material change since the story's last message (the
@@ -213,6 +239,7 @@ class MessagesSpec(_Strict):
     # Follow-ups of a story already announced keep their own interval and cap.
     cooldown: CooldownSpec = Field(default_factory=lambda: CooldownSpec())
     quiet_hours: dict[str, QuietHoursSpec] = {}  # channel name → its quiet hours
+    digest: dict[str, DigestSpec] = {}  # channel name → its digest schedule (worker/digests.py)
 
     @field_validator("followup_outlets")
     @classmethod
@@ -372,6 +399,7 @@ class Settings(WatchlistSpec):
         users += [(f"watch {w.id!r}", w.channels) for w in self.watches]
         users += [("messages.cooldown.channels", list(self.messages.cooldown.channels))]
         users += [("messages.quiet_hours", list(self.messages.quiet_hours))]
+        users += [("messages.digest", list(self.messages.digest))]
         for owner, wanted in users:
             missing = [c for c in wanted if c not in known]
             if missing:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -43,7 +43,7 @@ from worker.net import FetchError, NotModified
 from worker.runtime import Runtime
 from worker.schema import alerts, articles, entries, feeds
 from worker.sources import PAGE_ACCEPT, read_source
-from worker.store import insert_ignore
+from worker.store import insert_ignore, insert_ignore_rows
 from worker.stories.features import StoryInput
 from worker.watchlist_versions import refresh as refresh_watchlist
 
@@ -256,30 +256,23 @@ def _create_alerts(
     conn: Connection, article_id: int, found: list[WatchMatch], titles: dict[str, str], now: float,
     version: int | None = None,
 ) -> dict[str, int]:
-    """One match record per watch that fired (the evidence a message shows); watch id → alert id."""
-    alert_ids: dict[str, int] = {}
-    for match in found:
-        ids = insert_ignore(
-            conn,
-            alerts,
-            [
-                {
-                    "watch_id": match.watch_id,
-                    "watch_title": titles[match.watch_id],
-                    "article_id": article_id,
-                    "score": match.score,
-                    "snippet": match.snippet,
-                    "hits_json": json.dumps([asdict(h) for h in match.hits], ensure_ascii=False),
-                    "claim": str(match.claim),
-                    "created_at": now,
-                    "watchlist_version": version,
-                }
-            ],
-            returning=alerts.c.id,
-        )
-        if ids:
-            alert_ids[match.watch_id] = ids[0]
-    return alert_ids
+    """One match record per watch that fired (the evidence a message shows); watch id → alert id
+    of the records inserted now (a record already stored by an earlier attempt is skipped)."""
+    rows = [
+        {
+            "watch_id": match.watch_id,
+            "watch_title": titles[match.watch_id],
+            "article_id": article_id,
+            "score": match.score,
+            "snippet": match.snippet,
+            "hits_json": json.dumps([h.as_json() for h in match.hits], ensure_ascii=False),
+            "claim": str(match.claim),
+            "created_at": now,
+            "watchlist_version": version,
+        }
+        for match in found
+    ]
+    return dict(insert_ignore_rows(conn, alerts, rows, returning=(alerts.c.watch_id, alerts.c.id)))
 
 
 def fail_entry(rt: Runtime, entry_id: int, reason: str) -> bool:

@@ -27,3 +27,16 @@ def insert_ignore(
         stmt = insert(table).values(**row).on_conflict_do_nothing().returning(returning)
         out.extend(conn.execute(stmt).scalars().all())
     return out
+
+
+def insert_ignore_rows(
+    conn: Connection, table: Table, rows: Sequence[dict[str, Any]], *, returning: Sequence[Column[Any]]
+) -> list[tuple[Any, ...]]:
+    """Insert `rows` in one statement, skipping those that violate a unique constraint; the
+    `returning` columns of the rows inserted, in no particular order (return a key column to tell
+    them apart)."""
+    if not rows:
+        return []
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(table).values(list(rows)).on_conflict_do_nothing().returning(*returning)
+    return [tuple(r) for r in conn.execute(stmt).all()]

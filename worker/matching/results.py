@@ -38,6 +38,11 @@ class Hit:
     weight: float
     variant: bool
 
+    def as_json(self) -> dict[str, object]:
+        """The hit as stored in `alerts.hits_json` (what `dataclasses.asdict` gives, without its
+        deep copy: ~50 µs per hit, and an article carries hundreds)."""
+        return dict(self.__dict__)
+
 
 @dataclass(frozen=True)
 class WatchMatch:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from worker.matching.normalize import normalize
 from worker.stories.entities import EntityFinder
 from worker.stories.settings import StoriesSpec
-from worker.stories.text import anchors, band_keys, content_word, date_keys, number_key, signature, tokens
+from worker.stories.text import band_keys, content_word, date_keys, fingerprint, number_key, tokens
 
 TITLE_BOOST = 2.0
 LEAD_BOOST = 1.0
@@ -99,10 +99,9 @@ class FeatureExtractor:
             terms[key] = TITLE_BOOST if title and start < len(title_norm) else \
                 LEAD_BOOST if start < lead_end else BODY_BOOST
         toks = tokens(norm)
-        sig = signature(toks)
+        sig, shared = fingerprint(toks)
         generic = frozenset(key for key in found if key in self.finder.countries)
-        return Features(lang, terms, frozenset(title_words), sig, tuple(band_keys(sig)), anchors(toks),
-                        generic)
+        return Features(lang, terms, frozenset(title_words), sig, tuple(band_keys(sig)), shared, generic)
 
     def _lead_end(self, norm: str, title_len: int) -> int:
         """Normalised offset where the lead (title + `lead_words` words) ends."""

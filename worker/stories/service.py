@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 from worker.config import Settings
 from worker.matching.schema import EntitySpec
 from worker.stories.assign import StoryDecision, assign_story
+from worker.stories.dfcache import DfCaches
 from worker.stories.entities import EntityFinder
 from worker.stories.features import FeatureExtractor, Features, StoryInput
 from worker.stories.schema import stories, story_members
@@ -27,11 +28,12 @@ from worker.stories.settings import StoriesSpec
 
 
 class StoryClusterer:
-    """Features + assignment with one settings object. Immutable; thread-safe."""
+    """Features + assignment with one settings object. Its settings are immutable; thread-safe."""
 
     def __init__(self, settings: StoriesSpec, entities: Mapping[str, EntitySpec] | None = None) -> None:
         self.settings = settings
         self.extractor = FeatureExtractor(settings, EntityFinder(entities))
+        self.df_caches = DfCaches()  # per store: see `worker.stories.dfcache`
 
     @classmethod
     def from_settings(cls, settings: Settings) -> StoryClusterer:
@@ -45,13 +47,15 @@ class StoryClusterer:
     def assign(self, conn: Connection, article: StoryInput, now: float,
                features: Features | None = None) -> StoryDecision:
         """Assign inside the caller's open transaction (see `worker.stories.assign`)."""
-        return assign_story(conn, article, features or self.features(article), now, self.settings)
+        return assign_story(conn, article, features or self.features(article), now, self.settings,
+                            self.df_caches.for_engine(conn.engine))
 
     def assign_tx(self, engine: Engine, article: StoryInput, now: float) -> StoryDecision:
         """Extract the features, then assign in a transaction of its own."""
         features = self.features(article)
         with engine.begin() as conn:
-            return assign_story(conn, article, features, now, self.settings)
+            return assign_story(conn, article, features, now, self.settings,
+                                self.df_caches.for_engine(engine))
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,11 @@ keys stored in the index table.
 
 from __future__ import annotations
 
+import operator
 import re
 import zlib
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 
 BINS = 32
 BAND_ROWS = 2
@@ -76,7 +78,7 @@ def number_key(token: str) -> str | None:
     """The comparable form of a numeric token (`1,700` → `1700`, `7.8` stays), or None when it is
     not a number or carries no evidence (one digit, or a year 1950-2100, present in every story
     of a year)."""
-    if not _NUMBER_RE.match(token):
+    if not token[0].isdigit() or not _NUMBER_RE.match(token):  # every `\d` is `isdigit`: a cheap pre-test
         return None
     if "," in token:
         head, _, tail = token.rpartition(",")
@@ -102,6 +104,12 @@ _TWO_WORD_MONTHS = {("تشرين", "الاول"): 10, ("تشرين", "الثان
                     ("كانون", "الثاني"): 1}
 
 
+# every token that `date_keys` reads as a month (prefixed Arabic forms included), for one lookup
+_MONTH_FORMS = {form: _MONTHS[base] for form in {*_MONTHS, *(p + m for p in _AR_PREFIXES for m in _MONTHS)}
+                if (base := strip_prefix(form) if len(form) > 4 else form) in _MONTHS}
+_TWO_WORD_FIRST = frozenset(first for first, _ in _TWO_WORD_MONTHS)
+
+
 def _day(token: str) -> int | None:
     return int(token) if token.isdigit() and 1 <= int(token) <= 31 and len(token) <= 2 else None
 
@@ -112,9 +120,10 @@ def date_keys(toks: Sequence[str]) -> list[str]:
     launches of one missile."""
     out = []
     for i, tok in enumerate(toks):
-        month = _TWO_WORD_MONTHS.get((tok, toks[i + 1])) if i + 1 < len(toks) else None
+        two_word = tok in _TWO_WORD_FIRST and i + 1 < len(toks)
+        month = _TWO_WORD_MONTHS.get((tok, toks[i + 1])) if two_word else None
         width = 2 if month else 1
-        month = month or _MONTHS.get(strip_prefix(tok) if len(tok) > 4 else tok)
+        month = month or _MONTH_FORMS.get(tok)
         if month is None:
             continue
         before = _day(toks[i - 1]) if i > 0 else None
@@ -125,6 +134,7 @@ def date_keys(toks: Sequence[str]) -> list[str]:
     return out
 
 
+@lru_cache(maxsize=1 << 16)
 def content_word(token: str) -> str | None:
     """The comparable form of a word token, or None for stopwords, numbers and short words."""
     if token[0].isdigit():
@@ -135,13 +145,16 @@ def content_word(token: str) -> str | None:
     return word
 
 
-def signature(toks: Sequence[str]) -> tuple[int, ...]:
-    """One-permutation MinHash of the token 3-shingles: per bin the smallest hash, `EMPTY` where
-    no shingle fell (texts under three tokens hash their tokens one by one)."""
+def _shingle_hashes(toks: Sequence[str], width: int) -> list[int]:
+    crc = zlib.crc32
+    if width == 3:
+        return [crc(f"{a} {b} {c}".encode()) for a, b, c in zip(toks, toks[1:], toks[2:], strict=False)]
+    return [crc(" ".join(toks[i:i + width]).encode("utf-8")) for i in range(len(toks) - width + 1)]
+
+
+def _minhash(hashes: Iterable[int]) -> tuple[int, ...]:
     mins = [EMPTY] * BINS
-    width = 3 if len(toks) >= 3 else 1
-    for i in range(len(toks) - width + 1):
-        h = zlib.crc32(" ".join(toks[i:i + width]).encode("utf-8"))
+    for h in hashes:
         slot, value = h % BINS, h // BINS
         current = mins[slot]
         if current == EMPTY or value < current:
@@ -149,20 +162,31 @@ def signature(toks: Sequence[str]) -> tuple[int, ...]:
     return tuple(mins)
 
 
+def signature(toks: Sequence[str]) -> tuple[int, ...]:
+    """One-permutation MinHash of the token 3-shingles: per bin the smallest hash, `EMPTY` where
+    no shingle fell (texts under three tokens hash their tokens one by one)."""
+    return _minhash(_shingle_hashes(toks, 3 if len(toks) >= 3 else 1))
+
+
 def anchors(toks: Sequence[str]) -> frozenset[int]:
     """Content-defined sample of the 3-word shingles (those whose CRC-32 is 0 mod `ANCHOR_EVERY`):
     two texts that share a passage share about one anchor per `ANCHOR_EVERY` shingles of it,
     wherever the passage sits in each text."""
-    out = set()
-    for i in range(len(toks) - 2):
-        h = zlib.crc32(" ".join(toks[i:i + 3]).encode("utf-8"))
-        if h % ANCHOR_EVERY == 0:
-            out.add(h)
-    return frozenset(out)
+    return frozenset(h for h in _shingle_hashes(toks, 3) if h % ANCHOR_EVERY == 0)
+
+
+def fingerprint(toks: Sequence[str]) -> tuple[tuple[int, ...], frozenset[int]]:
+    """`(signature(toks), anchors(toks))`, hashing each shingle once."""
+    if len(toks) < 3:
+        return signature(toks), frozenset()
+    hashes = _shingle_hashes(toks, 3)
+    return _minhash(hashes), frozenset(h for h in hashes if h % ANCHOR_EVERY == 0)
 
 
 def resemblance(a: Sequence[int], b: Sequence[int]) -> float:
     """Estimated Jaccard similarity of the two shingle sets (0.0 when either is empty)."""
+    if EMPTY not in a and EMPTY not in b and len(a) == len(b):  # the usual case: every bin filled
+        return sum(map(operator.eq, a, b)) / len(a) if a else 0.0
     equal = filled = 0
     for x, y in zip(a, b, strict=True):
         if x == EMPTY and y == EMPTY:
