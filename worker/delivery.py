@@ -1,6 +1,7 @@
 """Alert stage: send one outbox row through Apprise, and sweep the outbox for lost work.
 
-A row sends its story message (`worker.messages`; idempotency key `message_key`), or — for an
+A row sends its story message (`worker.messages`; idempotency key `message_key`), a digest of
+several (`worker.digest_outbox`; key `newswatch-digest-<carrier>-<destination>`), or — for an
 operator notice — its alert.
 
 A delivery is claimed with a conditional UPDATE (pending and due, or `sending` with an expired
@@ -21,9 +22,12 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.engine import Connection
 
 from alerts.deliver import body_format_for, send
+from alerts.digest import DigestContent, render_digest_for
 from alerts.formats import render_for
 from alerts.render import AlertContent, BodyFormat, MessageContent, RenderedAlert, WatchItem, render_alert
 from worker.config import Settings
+from worker.digest_outbox import digest_messages, flush_due, mark_members_sent
+from worker.digests import label_of
 from worker.messages import decode, message_key
 from worker.outbox import destination_keys
 from worker.polling import stale_new_entries
@@ -82,7 +86,9 @@ def send_delivery(rt: Runtime, delivery_id: int) -> SendResult:
         row = conn.execute(select(deliveries).where(deliveries.c.id == delivery_id)).one()
         configured = rt.settings.destinations(row.channel)
         url = next((u for u in configured if row.destination in destination_keys(rt.settings, u)), None)
-        if row.message_id is not None:
+        if row.digest_id == row.id:
+            rendered, key = _digest(rt, conn, row.id, row.digest_key or "", row.destination, url)
+        elif row.message_id is not None:
             rendered, key = _message(rt, conn, row.message_id, row.destination, url)
         else:
             rendered, key = _notice(conn, row.alert_id), f"newswatch-{row.alert_id}-{row.destination}"
@@ -136,9 +142,32 @@ def _notice(conn: Connection, alert_id: int) -> RenderedAlert:
 def _message(
     rt: Runtime, conn: Connection, message_id: int, destination: str, url: str | None
 ) -> tuple[RenderedAlert, str]:
-    """A story message as this destination sees it: the watches routed to one of the channels
-    that name this destination (all of them, unless watches go to different channels), in the
-    format `url` shows best (`alerts.deliver.body_format_for`)."""
+    """A story message as this destination sees it, in the format `url` shows best
+    (`alerts.deliver.body_format_for`), and its idempotency key."""
+    content = _content(rt, conn, message_id, destination)
+    key = message_key(content.story_id, content.revision, destination)
+    return render_for(_format(url), content), key
+
+
+def _digest(
+    rt: Runtime, conn: Connection, carrier_id: int, digest_key: str, destination: str, url: str | None
+) -> tuple[RenderedAlert, str]:
+    """The digest a carrier row sends (`worker.digest_outbox`); one message alone goes out as itself."""
+    message_ids = digest_messages(conn, carrier_id)
+    if len(message_ids) == 1:
+        return _message(rt, conn, message_ids[0], destination, url)
+    digest = DigestContent(label_of(digest_key),
+                           tuple(_content(rt, conn, m, destination) for m in message_ids))
+    return render_digest_for(_format(url), digest), f"newswatch-digest-{carrier_id}-{destination}"
+
+
+def _format(url: str | None) -> BodyFormat:
+    return body_format_for(url) if url is not None else BodyFormat.TEXT
+
+
+def _content(rt: Runtime, conn: Connection, message_id: int, destination: str) -> MessageContent:
+    """A stored story message with the watches routed to one of the channels that name this
+    destination (all of them, unless watches go to different channels)."""
     row = conn.execute(
         select(messages, stories.c.headline, articles.c.title, articles.c.url, articles.c.source,
                articles.c.published_at, articles.c.lang)
@@ -150,15 +179,13 @@ def _message(
     mine = {c for c in rt.settings.channels
             if any(destination in destination_keys(rt.settings, u) for u in rt.settings.destinations(c))}
     items = [i for i in sent.items if mine & set(i.channels)] or list(sent.items)
-    content = MessageContent(
+    return MessageContent(
         kind=row.kind, story_id=row.story_id, revision=row.revision, headline=row.headline,
         reason=row.reason,
         items=tuple(WatchItem(i.watch_id, i.watch_title, i.score, i.snippet, i.claim) for i in items),
         article_title=row.title, source=row.source, link=_link(row.url),
         published=_published(row.published_at), lang=row.lang, outlets=sent.outlets, langs=sent.langs,
     )
-    body_format = body_format_for(url) if url is not None else BodyFormat.TEXT
-    return render_for(body_format, content), message_key(row.story_id, row.revision, destination)
 
 
 def _claimable(now: float):  # type: ignore[no-untyped-def]
@@ -180,8 +207,9 @@ def _finish(
     """Record the attempt, only while our claim is still the current one: a sender that outlived
     its lease must not overwrite the outcome of the worker that took the row over."""
     values: dict[str, object] = {"state": state, "last_error": error, "lease_until": 0.0}
+    sent_at = rt.clock()
     if state == "sent":
-        values["sent_at"] = rt.clock()
+        values["sent_at"] = sent_at
     if next_attempt_at is not None:
         values["next_attempt_at"] = next_attempt_at
         values["enqueued_at"] = None
@@ -195,6 +223,8 @@ def _finish(
             )
             .values(**values)
         ).rowcount
+        if current == 1 and state == "sent":
+            mark_members_sent(conn, delivery_id, sent_at)
     if current != 1:
         log.warning("delivery %s: lease lost before the outcome (%s) was recorded", delivery_id, state)
         return SendResult(delivery_id, "skipped", error)
@@ -222,6 +252,7 @@ def sweep(rt: Runtime) -> SweepResult:
     now = rt.clock()
     grace = rt.settings.delivery.requeue_after_s
     with rt.engine.begin() as conn:
+        flush_due(conn, now)
         due = (
             conn.execute(
                 select(deliveries.c.id).where(

@@ -89,3 +89,12 @@ def quiet_key(channel: str, window_end: float) -> str:
 def is_due(due_at: float, now: float) -> bool:
     """Whether a digest due at `due_at` should be flushed at `now`."""
     return now >= due_at
+
+
+def label_of(key: str) -> str:
+    """How a digest names itself in its message, from its key (`period_key` or `quiet_key`)."""
+    parts = key.split(":")
+    if parts[0] == "quiet":
+        return "Held during quiet hours"
+    cadence = parts[2] if len(parts) > 2 else ""
+    return {Cadence.HOURLY.value: "Hourly digest", Cadence.DAILY.value: "Daily digest"}.get(cadence, "Digest")

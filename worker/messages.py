@@ -12,8 +12,9 @@ decide one after the other, and the second sees the first one's message.
   the minimum interval or the daily cap is compared again at the story's next matching article.
 - `messages.cooldown`: a channel does not get a watch of a message while that watch was announced
   there, for another story, within its cooldown (the message goes to the channels left, if any).
-- `messages.quiet_hours`: during a channel's quiet hours its deliveries wait (pending, due at the
-  window's end, sent then by the sweeper) unless a watch shown bypasses them.
+- `messages.digest` and `messages.quiet_hours`: a digest channel collects its messages per period,
+  and quiet hours collect what they hold until the window's end, unless a watch shown bypasses
+  them (`hold_for`); the sweeper sends each collection as one digest (`worker.digest_outbox`).
 - `messages (story_id, revision)` and `deliveries (message_id, destination)` are unique: a
   message exists once per story revision and is delivered once per destination, across restarts
   and workers; the provider idempotency key is `message_key(...)`.
@@ -36,6 +37,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from worker.config import CooldownSpec, FeedSpec, MessagesSpec, QuietHoursSpec, Settings
+from worker.digests import due_after, parse_schedule, period_key, quiet_key
 from worker.matching import WatchMatch
 from worker.outbox import add_deliveries
 from worker.schema import deliveries, messages
@@ -177,16 +179,36 @@ def announce(
     lead = alert_ids[items[0].watch_id]
     send_now: list[int] = []
     for channel in dict.fromkeys(c for it in items for c in it.channels):
-        quiet = settings.messages.quiet_hours.get(channel)
-        until = quiet_until(quiet, now) if quiet else None
-        shown = [it for it in items if channel in it.channels]
-        if quiet and until is not None and not bypasses(quiet, shown):
-            log.info("story %d: message held for %s until its quiet hours end", story.story_id, channel)
+        held = hold_for(settings.messages, channel, [it for it in items if channel in it.channels], now)
+        if held is not None:
+            key, due = held
+            log.info("story %d: message for %s collected in %s", story.story_id, channel, key)
             add_deliveries(conn, settings, lead, [channel], now, enqueued=False, message_id=ids[0],
-                           not_before=until)  # the sweeper sends it when due
+                           not_before=due, digest_key=key)  # the sweeper flushes it when due
             continue
         send_now += add_deliveries(conn, settings, lead, [channel], now, enqueued=True, message_id=ids[0])
     return send_now
+
+
+def hold_for(
+    policy: MessagesSpec, channel: str, shown: Sequence[Item], now: float
+) -> tuple[str, float] | None:
+    """(digest key, due time) when a message for `channel` showing `shown` at `now` waits to go
+    out in a digest; None when it is sent at once. A channel with `messages.digest` collects every
+    message per period (a period that ends inside the channel's quiet hours waits for their end);
+    otherwise quiet hours collect what they hold into one digest at their end, unless a watch
+    shown bypasses them."""
+    quiet = policy.quiet_hours.get(channel)
+    digest = policy.digest.get(channel)
+    if digest is not None:
+        schedule = parse_schedule(digest.every, digest.timezone)
+        due = due_after(schedule, now)
+        end = quiet_until(quiet, due) if quiet is not None else None
+        return period_key(channel, schedule, now), end if end is not None else due
+    until = quiet_until(quiet, now) if quiet is not None else None
+    if quiet is not None and until is not None and not bypasses(quiet, shown):
+        return quiet_key(channel, until), until
+    return None
 
 
 def quiet_until(quiet: QuietHoursSpec, now: float) -> float | None:

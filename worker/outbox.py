@@ -72,11 +72,13 @@ def add_deliveries(
     enqueued: bool,
     message_id: int | None = None,
     not_before: float | None = None,
+    digest_key: str | None = None,
 ) -> list[int]:
     """Create a pending delivery for every destination of `channels` (a destination named by two
     channels once: the first) and return the ids created. `message_id`: the story message sent
     (None for an operator notice, which renders its alert). `enqueued` says whether the caller
-    sends them now; otherwise the sweeper enqueues them once due (`not_before`, default now)."""
+    sends them now; otherwise the sweeper enqueues them once due (`not_before`, default now).
+    `digest_key`: the rows are `held` for that digest until `not_before` (worker/digest_outbox.py)."""
     rows = [
         {
             "alert_id": alert_id,
@@ -84,7 +86,8 @@ def add_deliveries(
             "channel": channel,
             "destination": destination_key(settings, url),
             "label": f"{channel}: {describe_destination(url)}",
-            "state": "pending",
+            "state": "pending" if digest_key is None else "held",
+            "digest_key": digest_key,
             "next_attempt_at": now if not_before is None else max(now, not_before),
             "enqueued_at": now if enqueued else None,
             "created_at": now,

@@ -1,8 +1,8 @@
 """Retention: delete rows older than the `retention:` settings, never a row still referenced.
 
 Rules (each table by its own age column; a setting of 0 or null keeps that table forever):
-- deliveries `sent` by `sent_at`, `failed` by `created_at`. Pending and sending rows are the
-  outbox's live work and are never deleted.
+- deliveries `sent` (and `digested` into a digest that was sent) by `sent_at`, `failed` by
+  `created_at`. Pending, sending and held rows are the outbox's live work and are never deleted.
 - entries by `seen_at` (when the item was first seen), never one still `new` (waiting to be
   processed). An entry row is the dedupe record of its feed item: deleting it while the feed still
   lists the item would process and alert it again. Feeds list an item for days, rarely weeks, so
@@ -60,7 +60,7 @@ def prune(engine: Engine, spec: RetentionSpec, now: float, stories: StoriesSpec 
     sent = failed = gone_entries = gone_articles = 0
     if spec.deliveries_sent_days:
         sent = _delete_oldest(engine, deliveries.c.id, deliveries.c.sent_at,
-                              [deliveries.c.state == "sent",
+                              [deliveries.c.state.in_(("sent", "digested")),
                                deliveries.c.sent_at < _cutoff(now, spec.deliveries_sent_days)],
                               spec.batch_size)
     if spec.deliveries_failed_days:

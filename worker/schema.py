@@ -125,7 +125,8 @@ deliveries = Table(
     Column("channel", String(64), nullable=False),
     Column("destination", String(32), nullable=False),  # hash of the URL: no secret stored
     Column("label", Text, nullable=False),  # secret-free description of the destination
-    Column("state", String(16), nullable=False, default="pending"),  # pending | sending | sent | failed
+    # pending | sending | sent | failed, or held | digested (worker/digest_outbox.py)
+    Column("state", String(16), nullable=False, default="pending"),
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", Float, nullable=False, default=0.0),
     Column("lease_until", Float, nullable=False, default=0.0),
@@ -135,9 +136,12 @@ deliveries = Table(
     Column("created_at", Float, nullable=False),
     # the story message this delivery sends (worker/messages.py); NULL: an operator notice
     Column("message_id", Integer, ForeignKey("messages.id")),
+    Column("digest_key", String(120)),  # the digest (or quiet-hours hold) it waits for; NULL: none
+    Column("digest_id", Integer),  # the delivery that sends the digest this row went into
     UniqueConstraint("alert_id", "destination", name="uq_deliveries_alert_destination"),
     # an index, not a table constraint, so that stores created before it get it too
     Index("uq_deliveries_message_destination", "message_id", "destination", unique=True),
+    Index("ix_deliveries_state_due", "state", "next_attempt_at"),
 )
 
 # Story messages (worker/messages.py): what was announced about a story, once per revision.

@@ -54,7 +54,9 @@ def test_a_channel_cooldown_holds_other_stories_and_a_watch_cooldown_drops_that_
 
 
 @pytest.mark.delivers
-def test_quiet_hours_hold_a_channel_until_their_end_except_a_bypassing_watch(tmp_path: Path) -> None:
+def test_quiet_hours_collect_a_channel_into_one_digest_at_their_end_except_a_bypassing_watch(
+    tmp_path: Path,
+) -> None:
     from worker.delivery import send_delivery, sweep
 
     clock = Clock(datetime(2026, 3, 10, 23, 30, tzinfo=UTC).timestamp())  # 01:30 in Riyadh
@@ -75,13 +77,25 @@ def test_quiet_hours_hold_a_channel_until_their_end_except_a_bypassing_watch(tmp
         assert len(night.requests) == 1 and "[putin]" in night.requests[0].json["message"]
         with rt.engine.connect() as conn:
             held = conn.exec_driver_sql(
-                "SELECT next_attempt_at FROM deliveries WHERE channel = 'night' AND state = 'pending'").all()
+                "SELECT next_attempt_at FROM deliveries WHERE channel = 'night' AND state = 'held'").all()
         assert len(held) == n - 1 and {t for (t,) in held} == {end}
         clock.now = end - 1
         assert sweep(rt).delivery_ids == ()  # nothing is due before the window ends
         clock.now = end + 1
-        for delivery_id in sweep(rt).delivery_ids:
-            assert send_delivery(rt, delivery_id).state == "sent"
-        keys = [r.headers.get("x-newswatch-idempotency") for r in night.requests]
-        assert len(night.requests) == n and len(set(keys)) == n  # every message once, in the morning
+        carriers = sweep(rt).delivery_ids
+        assert len(carriers) == 1  # what the night held goes out as ONE digest in the morning
+        assert send_delivery(rt, carriers[0]).state == "sent"
+        assert sweep(rt).delivery_ids == ()
+        assert len(night.requests) == 2
+        digest = night.requests[1]
+        body = digest.json["message"]
+        assert body.startswith(f"Held during quiet hours: {n - 1} stories, {n - 1} messages")
+        assert len(re.findall(r"^\d+\. Story \d+", body, re.M)) == n - 1 and "[putin]" not in body
+        assert digest.headers["x-newswatch-idempotency"].startswith(f"newswatch-digest-{carriers[0]}-")
+        with rt.engine.connect() as conn:
+            states = conn.exec_driver_sql(
+                "SELECT state, digest_id, sent_at IS NOT NULL FROM deliveries WHERE channel = 'night'"
+                " AND digest_id IS NOT NULL ORDER BY id").all()
+        assert [s for s, _, _ in states] == ["sent", *["digested"] * (n - 2)]
+        assert {d for _, d, _ in states} == {carriers[0]} and all(sent for _, _, sent in states)
         rt.close()
