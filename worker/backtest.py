@@ -85,13 +85,15 @@ def backtest(engine: Engine, candidate: Settings, since: float,
             select(articles.c.id, articles.c.title, articles.c.text, articles.c.processed_at,
                    story_members.c.story_id)
             .outerjoin(story_members, story_members.c.article_id == articles.c.id)
-            .where(articles.c.processed_at >= since)
+            .where(articles.c.processed_at >= since, articles.c.extracted_from != "notice")
             .order_by(articles.c.processed_at, articles.c.id)
         ).all()
         stored = conn.execute(
             select(alerts.c.article_id, alerts.c.watch_id, alerts.c.watch_title, alerts.c.snippet)
             .join(articles, articles.c.id == alerts.c.article_id)
-            .where(articles.c.processed_at >= since)
+            # operator notices and spikes (`spike:<watch>`) are not matches of a watch
+            .where(articles.c.processed_at >= since, articles.c.extracted_from != "notice",
+                   ~alerts.c.watch_id.contains(":"))
         ).all()
     running: dict[int, dict[str, str]] = defaultdict(dict)
     titles = {w.id: w.title for w in candidate.watches}

@@ -222,6 +222,23 @@ class DigestSpec(_Strict):
         return QuietHoursSpec._known_zone(value)
 
 
+class SpikeSpec(_Strict):
+    """`messages.spikes.<watch>`: alert when the watch matched at least `articles` distinct reports
+    (syndicated copies counted once) from at least `outlets` outlets within `within` (worker/spikes.py)."""
+
+    articles: int = Field(ge=2, le=10_000)
+    outlets: int = Field(default=2, ge=1, le=10_000)
+    within: Duration
+
+    @model_validator(mode="after")
+    def _sane(self) -> SpikeSpec:
+        if self.outlets > self.articles:
+            raise ValueError("outlets must not exceed articles (each outlet brings at least one report)")
+        if not 60 <= self.within <= 7 * 86_400:
+            raise ValueError("within must be between 1m and 7d")
+        return self
+
+
 class MessagesSpec(_Strict):
     """One message per story (worker/messages.py): when a later article of an announced story
     sends a follow-up. A follow-up needs a material change since the story's last message (the
@@ -240,6 +257,7 @@ class MessagesSpec(_Strict):
     cooldown: CooldownSpec = Field(default_factory=lambda: CooldownSpec())
     quiet_hours: dict[str, QuietHoursSpec] = {}  # channel name → its quiet hours
     digest: dict[str, DigestSpec] = {}  # channel name → its digest schedule (worker/digests.py)
+    spikes: dict[str, SpikeSpec] = {}  # watch id → its spike thresholds (worker/spikes.py)
 
     @field_validator("followup_outlets")
     @classmethod
@@ -404,11 +422,12 @@ class Settings(WatchlistSpec):
             missing = [c for c in wanted if c not in known]
             if missing:
                 raise ValueError(f"{owner} names unknown channel(s): {', '.join(missing)}")
-        named = [*self.messages.cooldown.watches]
+        named = [*self.messages.cooldown.watches, *self.messages.spikes]
         named += [w for q in self.messages.quiet_hours.values() for w in q.bypass_watches]
         unknown = sorted(set(named) - {w.id for w in self.watches})
         if unknown:
-            raise ValueError(f"messages.cooldown / quiet_hours name unknown watch(es): {', '.join(unknown)}")
+            raise ValueError("messages.cooldown / quiet_hours / spikes name unknown watch(es): "
+                             + ", ".join(unknown))
         return self
 
     @property

@@ -43,6 +43,7 @@ from worker.net import FetchError, NotModified
 from worker.runtime import Runtime
 from worker.schema import alerts, articles, entries, feeds
 from worker.sources import PAGE_ACCEPT, read_source
+from worker.spikes import check_spikes
 from worker.store import insert_ignore, insert_ignore_rows
 from worker.stories.features import StoryInput
 from worker.watchlist_versions import refresh as refresh_watchlist
@@ -141,8 +142,9 @@ def process_entry(rt: Runtime, entry_id: int) -> ProcessResult:
         titles = {w.id: w.title for w in rt.settings.watches}
         alert_ids = _create_alerts(conn, article_id, found, titles, now, version)
         story = rt.clusterer.assign(conn, replace(story_input, article_id=article_id), now, features)
-        delivery_ids = announce(conn, rt.settings, story, article_id, alert_ids, found,
-                                rt.feed_spec(entry.feed_name), now)
+        feed = rt.feed_spec(entry.feed_name)
+        delivery_ids = announce(conn, rt.settings, story, article_id, alert_ids, found, feed, now)
+        delivery_ids += check_spikes(conn, rt.settings, article_id, alert_ids, feed, now)
         _mark_done(conn, entry_id, article_id)
     return ProcessResult(
         entry_id, "processed", article_id, tuple(m.watch_id for m in found), tuple(delivery_ids)
