@@ -28,6 +28,7 @@ from alerts.render import AlertContent, BodyFormat, MessageContent, RenderedAler
 from worker.config import Settings
 from worker.digest_outbox import digest_messages, flush_due, mark_members_sent
 from worker.digests import label_of
+from worker.followups import flush_held_followups
 from worker.messages import decode, message_key
 from worker.outbox import destination_keys
 from worker.polling import stale_new_entries
@@ -247,10 +248,12 @@ def retry_failed(rt: Runtime) -> int:
 
 
 def sweep(rt: Runtime) -> SweepResult:
-    """Find deliveries that are due but not queued (retries, lost messages, expired leases) and
-    entries stored but never processed; mark them enqueued now and return their ids."""
+    """Send the held follow-ups that are due and flush due digests, then find deliveries that are
+    due but not queued (retries, lost messages, expired leases) and entries stored but never
+    processed; mark them enqueued now and return their ids."""
     now = rt.clock()
     grace = rt.settings.delivery.requeue_after_s
+    followups = flush_held_followups(rt, now)
     with rt.engine.begin() as conn:
         flush_due(conn, now)
         due = (
@@ -265,4 +268,4 @@ def sweep(rt: Runtime) -> SweepResult:
         )
         if due:
             conn.execute(update(deliveries).where(deliveries.c.id.in_(due)).values(enqueued_at=now))
-    return SweepResult(tuple(due), tuple(stale_new_entries(rt, grace)))
+    return SweepResult(tuple(dict.fromkeys([*followups, *due])), tuple(stale_new_entries(rt, grace)))

@@ -9,7 +9,8 @@ decide one after the other, and the second sees the first one's message.
   every watch it matched (score, best snippet, claim status) and the outlets and languages so far.
 - A later article of the story that matches a watch creates a follow-up only on a material change
   since the story's last message (`messages.*` settings, `MessagesSpec`); a change held back by
-  the minimum interval or the daily cap is compared again at the story's next matching article.
+  the minimum interval or the daily cap is compared again at the story's next matching article,
+  or by the sweeper once the interval or cap allows (`worker.followups`), whichever comes first.
 - `messages.cooldown`: a channel does not get a watch of a message while that watch was announced
   there, for another story, within its cooldown (the message goes to the channels left, if any).
 - `messages.digest` and `messages.quiet_hours`: a digest channel collects its messages per period,
@@ -33,7 +34,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
 from worker.config import CooldownSpec, FeedSpec, MessagesSpec, QuietHoursSpec, Settings
@@ -84,10 +85,12 @@ class Sent:
 
 @dataclass(frozen=True)
 class Decision:
-    """`kind` None: no message (then `reason` says why, for the log)."""
+    """`kind` None: no message (then `reason` says why, for the log); `retry_at`: a material change
+    was held back by the follow-up interval or cap and may go out then."""
 
     kind: Kind | None
     reason: str
+    retry_at: float | None = None
 
 
 def message_key(story_id: int, revision: int, destination: str) -> str:
@@ -125,10 +128,12 @@ def decide(items: Sequence[Item], outlets: Sequence[str], langs: Sequence[str], 
     if not changes:
         return Decision(None, "no material change")
     if now - last.created_at < policy.followup_min_interval_s:
-        return Decision(None, f"held: within {policy.followup_min_interval_s:g} s of the last message")
-    recent = sum(1 for s in sent if s.kind == Kind.FOLLOWUP and s.created_at > now - DAY_S)
-    if recent >= policy.followup_daily_cap:
-        return Decision(None, f"held: {recent} follow-ups in 24 h (followup_daily_cap)")
+        return Decision(None, f"held: within {policy.followup_min_interval_s:g} s of the last message",
+                        last.created_at + policy.followup_min_interval_s)
+    recent = [s.created_at for s in sent if s.kind == Kind.FOLLOWUP and s.created_at > now - DAY_S]
+    if len(recent) >= policy.followup_daily_cap:
+        retry = min(recent) + DAY_S if policy.followup_daily_cap > 0 else None
+        return Decision(None, f"held: {len(recent)} follow-ups in 24 h (followup_daily_cap)", retry)
     return Decision(Kind.FOLLOWUP, "; ".join(changes))
 
 
@@ -161,6 +166,9 @@ def announce(
     decision = decide(items, outlets, langs, sent_messages(conn, story.story_id), now, settings.messages)
     if decision.kind is None:
         log.info("story %d: no message (%s)", story.story_id, decision.reason)
+        if decision.retry_at is not None:  # the sweeper looks again then (worker/followups.py)
+            conn.execute(update(stories).where(stories.c.id == story.story_id)
+                         .values(followup_due_at=decision.retry_at, followup_article_id=article_id))
         return []
     cooldown = settings.messages.cooldown
     if cooldown.longest > 0:
@@ -176,6 +184,8 @@ def announce(
     if not ids:  # this revision was announced already (a repeated call)
         return []
     mark_alerted(conn, story.story_id, now)
+    conn.execute(update(stories).where(stories.c.id == story.story_id)
+                 .values(followup_due_at=None, followup_article_id=None))  # nothing held any more
     lead = alert_ids[items[0].watch_id]
     send_now: list[int] = []
     for channel in dict.fromkeys(c for it in items for c in it.channels):

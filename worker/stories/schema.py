@@ -28,6 +28,10 @@ stories = Table(
     Column("articles", Integer, nullable=False, default=1),
     Column("revision", Integer, nullable=False, default=1),
     Column("alerted_at", Float),
+    # a material change held back by the follow-up interval or cap (worker/followups.py): when it
+    # may go out, and the article that brought it; NULL: none waiting
+    Column("followup_due_at", Float),
+    Column("followup_article_id", Integer),
     Index("ix_stories_last_seen", "last_seen_at"),
 )
 
