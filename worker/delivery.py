@@ -17,6 +17,7 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.engine import Connection
@@ -33,7 +34,7 @@ from worker.messages import decode, message_key
 from worker.outbox import destination_keys
 from worker.polling import stale_new_entries
 from worker.runtime import Runtime
-from worker.schema import alerts, articles, deliveries, messages
+from worker.schema import DeliveryState, alerts, articles, deliveries, messages
 from worker.stories.schema import stories
 
 log = logging.getLogger(__name__)
@@ -55,12 +56,21 @@ def send_time_limits(settings: Settings) -> tuple[float, float]:
     return min(MAX_SEND_SOFT_S, lease * 0.7), min(MAX_SEND_HARD_S, lease * 0.85)
 
 
+class SendOutcome(StrEnum):
+    """What one send attempt left: the row's new state, or `skipped` (not ours to send now)."""
+
+    SENT = DeliveryState.SENT.value
+    PENDING = DeliveryState.PENDING.value  # will retry
+    FAILED = DeliveryState.FAILED.value
+    SKIPPED = "skipped"
+
+
 @dataclass(frozen=True)
 class SendResult:
-    """`state` after the attempt: sent | pending (will retry) | failed | skipped (not ours now)."""
+    """The outcome of one send attempt (`error`: why it did not end `sent`)."""
 
     delivery_id: int
-    state: str
+    state: SendOutcome
     error: str | None = None
 
 
@@ -80,10 +90,10 @@ def send_delivery(rt: Runtime, delivery_id: int) -> SendResult:
         claimed = conn.execute(
             update(deliveries)
             .where(deliveries.c.id == delivery_id, _claimable(now))
-            .values(state="sending", lease_until=lease_until, attempts=deliveries.c.attempts + 1)
+            .values(state=DeliveryState.SENDING, lease_until=lease_until, attempts=deliveries.c.attempts + 1)
         ).rowcount
         if claimed != 1:
-            return SendResult(delivery_id, "skipped")
+            return SendResult(delivery_id, SendOutcome.SKIPPED)
         row = conn.execute(select(deliveries).where(deliveries.c.id == delivery_id)).one()
         configured = rt.settings.destinations(row.channel)
         url = next((u for u in configured if row.destination in destination_keys(rt.settings, u)), None)
@@ -94,20 +104,20 @@ def send_delivery(rt: Runtime, delivery_id: int) -> SendResult:
         else:
             rendered, key = _notice(conn, row.alert_id), f"newswatch-{row.alert_id}-{row.destination}"
     if url is None:
-        return _finish(rt, delivery_id, lease_until, "failed", "destination is no longer configured")
+        return _finish(rt, delivery_id, lease_until, DeliveryState.FAILED,
+                       "destination is no longer configured")
     if row.attempts > len(rt.settings.delivery.backoff_s) + 1:  # only a send that died mid-way gets here
         reason = f"gave up after {row.attempts - 1} attempts (the last ones ended without an outcome)"
-        return _finish(rt, delivery_id, lease_until, "failed", row.last_error or reason)
+        return _finish(rt, delivery_id, lease_until, DeliveryState.FAILED, row.last_error or reason)
     outcome = send(url, rendered, idempotency_key=key, timeout_s=send_timeout(rt.settings))
     if outcome.ok:
-        return _finish(rt, delivery_id, lease_until, "sent", None)
+        return _finish(rt, delivery_id, lease_until, DeliveryState.SENT, None)
     backoff = rt.settings.delivery.backoff_s
     if outcome.transient and row.attempts <= len(backoff):
         delay = max(backoff[row.attempts - 1], outcome.retry_after or 0.0)
-        return _finish(
-            rt, delivery_id, lease_until, "pending", outcome.error, next_attempt_at=rt.clock() + delay
-        )
-    return _finish(rt, delivery_id, lease_until, "failed", outcome.error)
+        return _finish(rt, delivery_id, lease_until, DeliveryState.PENDING, outcome.error,
+                       next_attempt_at=rt.clock() + delay)
+    return _finish(rt, delivery_id, lease_until, DeliveryState.FAILED, outcome.error)
 
 
 def _published(ts: float | None) -> datetime | None:
@@ -191,8 +201,8 @@ def _content(rt: Runtime, conn: Connection, message_id: int, destination: str) -
 
 def _claimable(now: float):  # type: ignore[no-untyped-def]
     return or_(
-        and_(deliveries.c.state == "pending", deliveries.c.next_attempt_at <= now),
-        and_(deliveries.c.state == "sending", deliveries.c.lease_until < now),
+        and_(deliveries.c.state == DeliveryState.PENDING, deliveries.c.next_attempt_at <= now),
+        and_(deliveries.c.state == DeliveryState.SENDING, deliveries.c.lease_until < now),
     )
 
 
@@ -200,7 +210,7 @@ def _finish(
     rt: Runtime,
     delivery_id: int,
     lease_until: float,
-    state: str,
+    state: DeliveryState,
     error: str | None,
     *,
     next_attempt_at: float | None = None,
@@ -209,7 +219,7 @@ def _finish(
     its lease must not overwrite the outcome of the worker that took the row over."""
     values: dict[str, object] = {"state": state, "last_error": error, "lease_until": 0.0}
     sent_at = rt.clock()
-    if state == "sent":
+    if state == DeliveryState.SENT:
         values["sent_at"] = sent_at
     if next_attempt_at is not None:
         values["next_attempt_at"] = next_attempt_at
@@ -219,19 +229,19 @@ def _finish(
             update(deliveries)
             .where(
                 deliveries.c.id == delivery_id,
-                deliveries.c.state == "sending",
+                deliveries.c.state == DeliveryState.SENDING,
                 deliveries.c.lease_until == lease_until,
             )
             .values(**values)
         ).rowcount
-        if current == 1 and state == "sent":
+        if current == 1 and state == DeliveryState.SENT:
             mark_members_sent(conn, delivery_id, sent_at)
     if current != 1:
         log.warning("delivery %s: lease lost before the outcome (%s) was recorded", delivery_id, state)
-        return SendResult(delivery_id, "skipped", error)
-    if state != "sent":
+        return SendResult(delivery_id, SendOutcome.SKIPPED, error)
+    if state != DeliveryState.SENT:
         log.warning("delivery %s: %s", state, error, extra={"delivery_id": delivery_id})
-    return SendResult(delivery_id, state, error)
+    return SendResult(delivery_id, SendOutcome(state), error)
 
 
 def retry_failed(rt: Runtime) -> int:
@@ -241,8 +251,9 @@ def retry_failed(rt: Runtime) -> int:
     with rt.engine.begin() as conn:
         count: int = conn.execute(
             update(deliveries)
-            .where(deliveries.c.state == "failed")
-            .values(state="pending", attempts=0, next_attempt_at=now, enqueued_at=None, lease_until=0.0)
+            .where(deliveries.c.state == DeliveryState.FAILED)
+            .values(state=DeliveryState.PENDING, attempts=0, next_attempt_at=now, enqueued_at=None,
+                    lease_until=0.0)
         ).rowcount
     return count
 

@@ -18,14 +18,14 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
-from worker.schema import deliveries
+from worker.schema import DeliveryState, deliveries
 
 
 def flush_due(conn: Connection, now: float) -> list[int]:
     """Make every due digest group sendable; the ids of the carrier rows (now `pending`)."""
     rows = conn.execute(
         select(deliveries.c.id, deliveries.c.digest_key, deliveries.c.destination)
-        .where(deliveries.c.state == "held", deliveries.c.next_attempt_at <= now)
+        .where(deliveries.c.state == DeliveryState.HELD, deliveries.c.next_attempt_at <= now)
         .order_by(deliveries.c.id)
     ).all()
     groups: dict[tuple[str, str], list[int]] = {}
@@ -35,14 +35,15 @@ def flush_due(conn: Connection, now: float) -> list[int]:
     for carrier, *members in groups.values():
         took = conn.execute(
             update(deliveries)
-            .where(deliveries.c.id == carrier, deliveries.c.state == "held")
-            .values(state="pending", digest_id=carrier, next_attempt_at=now, enqueued_at=None)
+            .where(deliveries.c.id == carrier, deliveries.c.state == DeliveryState.HELD)
+            .values(state=DeliveryState.PENDING, digest_id=carrier, next_attempt_at=now, enqueued_at=None)
         ).rowcount
         if took != 1:  # another sweeper flushed this group first
             continue
         if members:
-            conn.execute(update(deliveries).where(deliveries.c.id.in_(members), deliveries.c.state == "held")
-                         .values(state="digested", digest_id=carrier))
+            conn.execute(update(deliveries)
+                         .where(deliveries.c.id.in_(members), deliveries.c.state == DeliveryState.HELD)
+                         .values(state=DeliveryState.DIGESTED, digest_id=carrier))
         carriers.append(carrier)
     return carriers
 
@@ -59,5 +60,5 @@ def digest_messages(conn: Connection, carrier_id: int) -> list[int]:
 def mark_members_sent(conn: Connection, carrier_id: int, sent_at: float) -> None:
     """Record that the digest `carrier_id` sent went out (its members' `sent_at`)."""
     conn.execute(update(deliveries)
-                 .where(deliveries.c.digest_id == carrier_id, deliveries.c.state == "digested")
+                 .where(deliveries.c.digest_id == carrier_id, deliveries.c.state == DeliveryState.DIGESTED)
                  .values(sent_at=sent_at))

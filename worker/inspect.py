@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from worker.runtime import Runtime
-from worker.schema import alerts, articles, deliveries, entries, feeds
+from worker.schema import EntryState, alerts, articles, deliveries, entries, feeds
 from worker.schema import feed_health as health_table
 
 
@@ -78,7 +78,7 @@ def feed_health(rt: Runtime) -> list[FeedHealth]:
             row.feed_id: row.n
             for row in conn.execute(
                 select(entries.c.feed_id, func.count().label("n"))
-                .where(entries.c.state == "failed")
+                .where(entries.c.state == EntryState.FAILED)
                 .group_by(entries.c.feed_id)
             )
         }

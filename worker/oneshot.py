@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from worker.delivery import send_delivery, sweep
+from worker.delivery import SendOutcome, send_delivery, sweep
 from worker.polling import claim_due_feeds, poll_feed, sync_feeds
 from worker.processing import process_entry
 from worker.runtime import Runtime
@@ -46,7 +46,7 @@ def run_once(rt: Runtime) -> PassReport:
     return PassReport(
         feeds_polled=len(feed_ids),
         entries_processed=len(entry_ids),
-        alerts_sent=states.count("sent"),
-        deliveries_failed=states.count("failed") + states.count("pending"),
+        alerts_sent=states.count(SendOutcome.SENT),
+        deliveries_failed=states.count(SendOutcome.FAILED) + states.count(SendOutcome.PENDING),
         feed_errors=tuple(errors),
     )

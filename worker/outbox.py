@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from alerts.deliver import describe_destination
 from worker.config import Settings
-from worker.schema import deliveries
+from worker.schema import DeliveryState, deliveries
 from worker.store import insert_ignore
 
 KEY_FILE = "destination.key"
@@ -86,7 +86,7 @@ def add_deliveries(
             "channel": channel,
             "destination": destination_key(settings, url),
             "label": f"{channel}: {describe_destination(url)}",
-            "state": "pending" if digest_key is None else "held",
+            "state": DeliveryState.PENDING if digest_key is None else DeliveryState.HELD,
             "digest_key": digest_key,
             "next_attempt_at": now if not_before is None else max(now, not_before),
             "enqueued_at": now if enqueued else None,

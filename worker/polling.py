@@ -42,7 +42,7 @@ from worker.health import observe
 from worker.hosts import HostBusy, host_pace, limits_for
 from worker.net import FetchError, NotModified
 from worker.runtime import Runtime
-from worker.schema import entries, feeds
+from worker.schema import EntryState, entries, feeds
 from worker.sources import FEED_ACCEPT, read_source
 from worker.store import insert_ignore
 
@@ -254,14 +254,14 @@ def _store_entries(
             "published_at": e.published.timestamp() if e.published else None,
             "seen_at": now,
             "enqueued_at": now,
-            "state": "new",
+            "state": EntryState.NEW,
         }
         for e in found
     ]
     if seen_before is not None:
         old = [r for r in rows if r["published_at"] is None or r["published_at"] < seen_before]
         for r in old:
-            r.update(state="done", enqueued_at=None)
+            r.update(state=EntryState.DONE, enqueued_at=None)
         if old:
             log.info("first poll: %d backlog entries recorded as seen without alerting", len(old),
                      extra={"feed_id": feed_id})
@@ -348,7 +348,7 @@ def stale_new_entries(rt: Runtime, older_than_s: float) -> list[int]:
     with rt.engine.begin() as conn:
         ids = (
             conn.execute(select(entries.c.id).where(
-                entries.c.state == "new", entries.c.enqueued_at < now - older_than_s, idle))
+                entries.c.state == EntryState.NEW, entries.c.enqueued_at < now - older_than_s, idle))
             .scalars()
             .all()
         )

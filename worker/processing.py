@@ -41,7 +41,7 @@ from worker.matching import WatchMatch
 from worker.messages import announce
 from worker.net import FetchError, NotModified
 from worker.runtime import Runtime
-from worker.schema import alerts, articles, entries, feeds
+from worker.schema import EntryState, alerts, articles, entries, feeds
 from worker.sources import PAGE_ACCEPT, read_source
 from worker.spikes import check_spikes
 from worker.store import insert_ignore, insert_ignore_rows
@@ -164,8 +164,8 @@ def _start_attempt(rt: Runtime, entry_id: int) -> bool:
             reason = f"gave up after {row.attempts} attempts: {row.error or _NO_REASON}"
             failed = conn.execute(
                 update(entries)
-                .where(entries.c.id == entry_id, entries.c.state == "new")
-                .values(state="failed", error=reason[:500])
+                .where(entries.c.id == entry_id, entries.c.state == EntryState.NEW)
+                .values(state=EntryState.FAILED, error=reason[:500])
             ).rowcount
             if failed:
                 log.error("entry %d failed: %s", entry_id, reason)
@@ -188,7 +188,7 @@ def entry_error(rt: Runtime, entry_id: int, reason: str) -> None:
     with rt.engine.begin() as conn:
         conn.execute(
             update(entries)
-            .where(entries.c.id == entry_id, entries.c.state == "new")
+            .where(entries.c.id == entry_id, entries.c.state == EntryState.NEW)
             .values(error=reason[:500], enqueued_at=rt.clock(), processing_until=None)
         )
 
@@ -282,8 +282,8 @@ def fail_entry(rt: Runtime, entry_id: int, reason: str) -> bool:
     again. False when it was already done or failed."""
     with rt.engine.begin() as conn:
         changed: int = conn.execute(
-            update(entries).where(entries.c.id == entry_id, entries.c.state == "new").values(
-                state="failed", error=reason[:500]
+            update(entries).where(entries.c.id == entry_id, entries.c.state == EntryState.NEW).values(
+                state=EntryState.FAILED, error=reason[:500]
             )
         ).rowcount
     if changed:
@@ -292,4 +292,5 @@ def fail_entry(rt: Runtime, entry_id: int, reason: str) -> bool:
 
 
 def _mark_done(conn: Connection, entry_id: int, article_id: int) -> None:
-    conn.execute(update(entries).where(entries.c.id == entry_id).values(state="done", article_id=article_id))
+    conn.execute(update(entries).where(entries.c.id == entry_id)
+                 .values(state=EntryState.DONE, article_id=article_id))

@@ -30,7 +30,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 
 from worker.config import RetentionSpec
-from worker.schema import alerts, articles, deliveries, entries, messages
+from worker.schema import DeliveryState, EntryState, alerts, articles, deliveries, entries, messages
 from worker.stories.schema import story_df, story_keys, story_members
 from worker.stories.settings import StoriesSpec
 
@@ -60,17 +60,17 @@ def prune(engine: Engine, spec: RetentionSpec, now: float, stories: StoriesSpec 
     sent = failed = gone_entries = gone_articles = 0
     if spec.deliveries_sent_days:
         sent = _delete_oldest(engine, deliveries.c.id, deliveries.c.sent_at,
-                              [deliveries.c.state.in_(("sent", "digested")),
+                              [deliveries.c.state.in_((DeliveryState.SENT, DeliveryState.DIGESTED)),
                                deliveries.c.sent_at < _cutoff(now, spec.deliveries_sent_days)],
                               spec.batch_size)
     if spec.deliveries_failed_days:
         failed = _delete_oldest(engine, deliveries.c.id, deliveries.c.created_at,
-                                [deliveries.c.state == "failed",
+                                [deliveries.c.state == DeliveryState.FAILED,
                                  deliveries.c.created_at < _cutoff(now, spec.deliveries_failed_days)],
                                 spec.batch_size)
     if spec.entries_days:
         gone_entries = _delete_oldest(engine, entries.c.id, entries.c.seen_at,
-                                      [entries.c.state != "new",
+                                      [entries.c.state != EntryState.NEW,
                                        entries.c.seen_at < _cutoff(now, spec.entries_days)],
                                       spec.batch_size)
     if spec.articles_days:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from enum import StrEnum
 
 from sqlalchemy import (
     Column,
@@ -35,6 +36,29 @@ _SQLITE_LOCK_WAIT_S = 30.0  # as the connections' busy timeout
 SCHEMA_LOCK_KEY = 7102024  # PostgreSQL advisory lock held while tables are created
 
 metadata = MetaData()
+
+
+class EntryState(StrEnum):
+    """Where one feed entry stands: `new` (to process), `done` (processed, a duplicate, or seen
+    without alerting under the backfill policy), `failed` (given up, with its reason)."""
+
+    NEW = "new"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class DeliveryState(StrEnum):
+    """Where one outbox row stands. `pending` → `sending` → `sent` | `failed` (or back to
+    `pending` to retry); `held` rows wait for a digest (worker/digest_outbox.py), which makes one
+    of them the `pending` carrier and the others `digested`."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    HELD = "held"
+    DIGESTED = "digested"
+
 
 feeds = Table(
     "feeds",
@@ -74,7 +98,7 @@ entries = Table(
     Column("content", Text, nullable=False, default=""),
     Column("published_at", Float),
     Column("seen_at", Float, nullable=False),
-    Column("state", String(16), nullable=False, default="new"),  # new | done | failed
+    Column("state", String(16), nullable=False, default=EntryState.NEW),  # an EntryState
     Column("enqueued_at", Float),  # when its process message was last sent (the sweeper's clock)
     Column("processing_until", Float),  # an attempt holds the entry until then; NULL: none running
     Column("article_id", Integer, ForeignKey("articles.id")),
@@ -125,8 +149,7 @@ deliveries = Table(
     Column("channel", String(64), nullable=False),
     Column("destination", String(32), nullable=False),  # hash of the URL: no secret stored
     Column("label", Text, nullable=False),  # secret-free description of the destination
-    # pending | sending | sent | failed, or held | digested (worker/digest_outbox.py)
-    Column("state", String(16), nullable=False, default="pending"),
+    Column("state", String(16), nullable=False, default=DeliveryState.PENDING),  # a DeliveryState
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", Float, nullable=False, default=0.0),
     Column("lease_until", Float, nullable=False, default=0.0),
