@@ -184,6 +184,15 @@ def render_alert(alert: AlertContent, *, max_body: int = 4000) -> RenderedAlert:
     return RenderedAlert(title=render_title(alert.watch_title, alert.article_title), body=body)
 
 
+def render_notice(title: str, text: str, source: str, raised: datetime | None) -> RenderedAlert:
+    """An operator notice (worker/notices.py) as plain text: its title, what happened and what to
+    do, what it is about and when it was raised."""
+    about = f"About: {clean_text(source, _MAX_SOURCE) or '(unknown)'}\nRaised: {format_published(raised)}"
+    body = "\n\n".join((clean_text(text, 3000, multiline=True) or "(no details)", about))
+    return RenderedAlert(title=truncate(f"{TITLE_PREFIX} notice: {clean_text(title, MAX_TITLE)}", MAX_TITLE),
+                         body=body)
+
+
 # --- story messages (worker/messages.py) ---------------------------------------------------------
 
 _MAX_ITEMS = 12  # watches shown in full; the rest are named on one line

@@ -235,15 +235,14 @@ def _cmd_match(settings: Settings, args: argparse.Namespace) -> int:
 
 def _cmd_alerts(settings: Settings, args: argparse.Namespace) -> int:
     from worker.delivery import retry_failed
-    from worker.inspect import recent_alerts
     from worker.runtime import Runtime
 
     rt = Runtime(settings)
     if args.retry_failed:
         count = retry_failed(rt)
         print(f"newswatch: {count} failed delivery(ies) offered again; a running worker sends them")
-    from worker.health import NOTICE_WATCH_ID
     from worker.messages import recent_messages
+    from worker.notices import recent_notices
 
     with rt.engine.connect() as conn:  # one message per story (and follow-ups), newest first
         for message in recent_messages(conn, args.limit):
@@ -251,12 +250,10 @@ def _cmd_alerts(settings: Settings, args: argparse.Namespace) -> int:
                   f"  {', '.join(message.watches)}  {message.headline}")
             for label, state, error in message.deliveries:
                 print(f"    {state:8} {label}" + (f"  — {error}" if error else ""))
-    for alert in recent_alerts(rt, args.limit):  # operator notices: alerts sent without a message
-        if alert.watch_id != NOTICE_WATCH_ID:
-            continue
-        print(f"{_when(alert.created_at)}  {alert.watch_id}  {alert.title}  ({alert.source})")
-        for label, state, error in alert.deliveries:
-            print(f"    {state:8} {label}" + (f"  — {error}" if error else ""))
+        for notice in recent_notices(conn, args.limit):  # what the service told its operators
+            print(f"{_when(notice.created_at)}  notice {notice.kind}  {notice.title}  ({notice.source})")
+            for label, state, error in notice.deliveries:
+                print(f"    {state:8} {label}" + (f"  — {error}" if error else ""))
     rt.close()
     return 0
 

@@ -1,8 +1,8 @@
 """Alert stage: send one outbox row through Apprise, and sweep the outbox for lost work.
 
 A row sends its story message (`worker.messages`; idempotency key `message_key`), a digest of
-several (`worker.digest_outbox`; key `newswatch-digest-<carrier>-<destination>`), or — for an
-operator notice — its alert.
+several (`worker.digest_outbox`; key `newswatch-digest-<carrier>-<destination>`), an operator
+notice (`worker.notices`), or its alert (a spike, `worker.spikes`).
 
 A delivery is claimed with a conditional UPDATE (pending and due, or `sending` with an expired
 lease) before the provider is called, so two workers holding the same message never both send.
@@ -25,7 +25,15 @@ from sqlalchemy.engine import Connection
 from alerts.deliver import body_format_for, send
 from alerts.digest import DigestContent, render_digest_for
 from alerts.formats import render_for
-from alerts.render import AlertContent, BodyFormat, MessageContent, RenderedAlert, WatchItem, render_alert
+from alerts.render import (
+    AlertContent,
+    BodyFormat,
+    MessageContent,
+    RenderedAlert,
+    WatchItem,
+    render_alert,
+    render_notice,
+)
 from worker.config import Settings
 from worker.digest_outbox import digest_messages, flush_due, mark_members_sent
 from worker.digests import label_of
@@ -34,7 +42,7 @@ from worker.messages import decode, message_key
 from worker.outbox import destination_keys
 from worker.polling import stale_new_entries
 from worker.runtime import Runtime
-from worker.schema import DeliveryState, alerts, articles, deliveries, messages
+from worker.schema import DeliveryState, alerts, articles, deliveries, messages, notices
 from worker.stories.schema import stories
 
 log = logging.getLogger(__name__)
@@ -101,6 +109,10 @@ def send_delivery(rt: Runtime, delivery_id: int) -> SendResult:
             rendered, key = _digest(rt, conn, row.id, row.digest_key or "", row.destination, url)
         elif row.message_id is not None:
             rendered, key = _message(rt, conn, row.message_id, row.destination, url)
+        elif row.notice_id is not None:
+            notice = conn.execute(select(notices).where(notices.c.id == row.notice_id)).one()
+            rendered = render_notice(notice.title, notice.text, notice.source, _published(notice.created_at))
+            key = f"newswatch-notice-{row.notice_id}-{row.destination}"
         else:
             rendered, key = _notice(conn, row.alert_id), f"newswatch-{row.alert_id}-{row.destination}"
     if url is None:
@@ -129,7 +141,7 @@ def _link(url: str | None) -> str | None:
 
 
 def _notice(conn: Connection, alert_id: int) -> RenderedAlert:
-    """An alert without a message (an operator notice, or a row of an older release)."""
+    """An alert without a message: a spike, or a notice or alert of an older release."""
     row = conn.execute(
         select(alerts, articles.c.title, articles.c.url, articles.c.source, articles.c.published_at,
                articles.c.lang)

@@ -17,21 +17,18 @@ the unique keys make it exactly-once.
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import UTC, datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.engine import Connection
 
-from worker.outbox import add_deliveries
+from worker.notices import NoticeKind, raise_notice
 from worker.runtime import Runtime
-from worker.schema import alerts, articles, feed_health, feeds
+from worker.schema import feed_health, feeds
 from worker.store import insert_ignore
 
 log = logging.getLogger(__name__)
 
-NOTICE_WATCH_ID = "_feed_health"
 NOTICE_KEY_PREFIX = "_feed_health:"
 
 
@@ -80,9 +77,8 @@ def observe(rt: Runtime, feed_id: int, *, new_entries: int) -> tuple[int, ...]:
         kind = "recovered" if wanted == "ok" else wanted
         title, text = _wording(rt, feed.name, kind, health.state, feed, health.last_new_at, now)
         log.warning("feed health: %s", title, extra={"feed": feed.name, "episode": episode})
-        return _notify(
-            rt, conn, f"{NOTICE_KEY_PREFIX}{feed.name}:{kind}:{episode}", feed.name, title, text, now
-        )
+        key = f"{NOTICE_KEY_PREFIX}{feed.name}:{kind}:{episode}"
+        return raise_notice(conn, rt.settings, key, NoticeKind.FEED_HEALTH, feed.name, title, text, now)
 
 
 def _wording(
@@ -108,51 +104,6 @@ def _wording(
         f"feed {name} has recovered",
         f"Feed {name} is healthy again (it was {before}). Last success: {success}.",
     )
-
-
-def _notify(
-    rt: Runtime, conn: Connection, key: str, source: str, title: str, text: str, now: float
-) -> tuple[int, ...]:
-    channels = rt.settings.health.operator_channels
-    if not channels:
-        log.warning("feed health notice not sent: health.operator_channels is empty", extra={"notice": key})
-        return ()
-    article_ids = insert_ignore(
-        conn,
-        articles,
-        [
-            {
-                "url_key": key,
-                "url": None,
-                "source": source,
-                "title": title,
-                "text": text,
-                "lang": "en",
-                "extracted_from": "notice",
-                "processed_at": now,
-            }
-        ],
-        returning=articles.c.id,
-    )
-    if not article_ids:
-        return ()
-    alert_ids = insert_ignore(
-        conn,
-        alerts,
-        [
-            {
-                "watch_id": NOTICE_WATCH_ID,
-                "watch_title": "Feed health",
-                "article_id": article_ids[0],
-                "score": 0.0,
-                "snippet": text,
-                "hits_json": json.dumps([]),
-                "created_at": now,
-            }
-        ],
-        returning=alerts.c.id,
-    )
-    return tuple(add_deliveries(conn, rt.settings, alert_ids[0], channels, now, enqueued=False))
 
 
 def _when(ts: float | None) -> str:

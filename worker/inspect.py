@@ -1,4 +1,4 @@
-"""Read-only views of the store for operators: recent alerts with delivery states, feed health."""
+"""Read-only views of the store for operators: feed health."""
 
 from __future__ import annotations
 
@@ -7,20 +7,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from worker.runtime import Runtime
-from worker.schema import EntryState, alerts, articles, deliveries, entries, feeds
+from worker.schema import EntryState, entries, feeds
 from worker.schema import feed_health as health_table
-
-
-@dataclass(frozen=True)
-class AlertView:
-    """One alert and the state of each of its deliveries: (label, state, last error)."""
-
-    alert_id: int
-    watch_id: str
-    title: str
-    source: str
-    created_at: float
-    deliveries: tuple[tuple[str, str, str | None], ...]
 
 
 @dataclass(frozen=True)
@@ -36,35 +24,6 @@ class FeedHealth:
     error_streak: int
     last_error: str | None
     failed_entries: int = 0
-
-
-def recent_alerts(rt: Runtime, limit: int) -> list[AlertView]:
-    """The `limit` newest alerts, newest first."""
-    with rt.engine.connect() as conn:
-        rows = conn.execute(
-            select(alerts.c.id, alerts.c.watch_id, alerts.c.created_at, articles.c.title, articles.c.source)
-            .join(articles, articles.c.id == alerts.c.article_id)
-            .order_by(alerts.c.id.desc())
-            .limit(limit)
-        ).all()
-        out = []
-        for row in rows:
-            states = conn.execute(
-                select(deliveries.c.label, deliveries.c.state, deliveries.c.last_error)
-                .where(deliveries.c.alert_id == row.id)
-                .order_by(deliveries.c.id)
-            ).all()
-            out.append(
-                AlertView(
-                    row.id,
-                    row.watch_id,
-                    row.title,
-                    row.source,
-                    row.created_at,
-                    tuple((s.label, s.state, s.last_error) for s in states),
-                )
-            )
-    return out
 
 
 def feed_health(rt: Runtime) -> list[FeedHealth]:

@@ -1,5 +1,5 @@
-"""Outbox rows: one delivery per (message, destination) — or per (alert, destination) for an operator
-notice — identified without storing the secret URL."""
+"""Outbox rows: one delivery per (story message, destination), (operator notice, destination) or
+(spike alert, destination), identified without storing the secret URL."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def _key_file(path: Path) -> bytes:
 def add_deliveries(
     conn: Connection,
     settings: Settings,
-    alert_id: int,
+    alert_id: int | None,
     channels: Iterable[str],
     now: float,
     *,
@@ -73,16 +73,19 @@ def add_deliveries(
     message_id: int | None = None,
     not_before: float | None = None,
     digest_key: str | None = None,
+    notice_id: int | None = None,
 ) -> list[int]:
     """Create a pending delivery for every destination of `channels` (a destination named by two
-    channels once: the first) and return the ids created. `message_id`: the story message sent
-    (None for an operator notice, which renders its alert). `enqueued` says whether the caller
-    sends them now; otherwise the sweeper enqueues them once due (`not_before`, default now).
+    channels once: the first) and return the ids created. It sends `message_id` (a story
+    message), `notice_id` (an operator notice, `alert_id` None), or else its alert (a spike).
+    `enqueued` says whether the caller sends them now; otherwise the sweeper enqueues them once
+    due (`not_before`, default now).
     `digest_key`: the rows are `held` for that digest until `not_before` (worker/digest_outbox.py)."""
     rows = [
         {
             "alert_id": alert_id,
             "message_id": message_id,
+            "notice_id": notice_id,
             "channel": channel,
             "destination": destination_key(settings, url),
             "label": f"{channel}: {describe_destination(url)}",

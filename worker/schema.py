@@ -7,6 +7,8 @@ Uniqueness constraints carry the delivery guarantees:
 - `deliveries (alert_id, destination)`: one delivery per destination; its state is the outbox.
 - `messages (story_id, revision)`: one message per story revision (worker/messages.py), and
   `deliveries (message_id, destination)`: one delivery of it per destination, ever.
+- `notices (key)`: one operator notice per event (worker/notices.py), and
+  `deliveries (notice_id, destination)`: one delivery of it per destination.
 """
 
 from __future__ import annotations
@@ -145,7 +147,8 @@ deliveries = Table(
     "deliveries",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("alert_id", Integer, ForeignKey("alerts.id"), nullable=False),
+    # the match record it announces (a story message's best one, or a spike); NULL for a notice
+    Column("alert_id", Integer, ForeignKey("alerts.id")),
     Column("channel", String(64), nullable=False),
     Column("destination", String(32), nullable=False),  # hash of the URL: no secret stored
     Column("label", Text, nullable=False),  # secret-free description of the destination
@@ -161,10 +164,25 @@ deliveries = Table(
     Column("message_id", Integer, ForeignKey("messages.id")),
     Column("digest_key", String(120)),  # the digest (or quiet-hours hold) it waits for; NULL: none
     Column("digest_id", Integer),  # the delivery that sends the digest this row went into
+    Column("notice_id", Integer, ForeignKey("notices.id")),  # the operator notice it sends
     UniqueConstraint("alert_id", "destination", name="uq_deliveries_alert_destination"),
     # an index, not a table constraint, so that stores created before it get it too
     Index("uq_deliveries_message_destination", "message_id", "destination", unique=True),
     Index("ix_deliveries_state_due", "state", "next_attempt_at"),
+    Index("uq_deliveries_notice_destination", "notice_id", "destination", unique=True),
+)
+
+# Operator notices (worker/notices.py): feed health, watchlist reloads. Not news: no article.
+notices = Table(
+    "notices",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(200), nullable=False, unique=True),  # one notice per event, across workers
+    Column("kind", String(32), nullable=False),  # a NoticeKind
+    Column("source", Text, nullable=False),  # what it is about: a feed name, the watchlist file
+    Column("title", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
 )
 
 # Story messages (worker/messages.py): what was announced about a story, once per revision.
@@ -237,15 +255,37 @@ def make_engine(url: str) -> Engine:
         # workers starting together on a fresh database would race on CREATE TABLE
         with engine.begin() as conn:
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK_KEY})")
-            metadata.create_all(conn)
-            _add_missing_columns(conn)
-            _add_missing_indexes(conn)
+            _migrate(conn)
     else:
         with engine.begin() as conn:
-            metadata.create_all(conn)
-            _add_missing_columns(conn)
-            _add_missing_indexes(conn)
+            _migrate(conn)
     return engine
+
+
+def _migrate(conn: Connection) -> None:
+    metadata.create_all(conn)
+    _add_missing_columns(conn)
+    _relax_delivery_alert(conn)
+    _add_missing_indexes(conn)
+
+
+def _relax_delivery_alert(conn: Connection) -> None:
+    """Stores made before operator notices had a table require `deliveries.alert_id`: drop that
+    requirement (PostgreSQL alters the column; SQLite cannot, so the table is rebuilt with every
+    row kept, in this transaction)."""
+    columns = {c["name"]: c for c in inspect(conn).get_columns("deliveries")}
+    if columns["alert_id"]["nullable"]:
+        return
+    if conn.dialect.name != "sqlite":
+        conn.exec_driver_sql("ALTER TABLE deliveries ALTER COLUMN alert_id DROP NOT NULL")
+        return
+    for index in inspect(conn).get_indexes("deliveries"):
+        conn.exec_driver_sql(f'DROP INDEX IF EXISTS "{index["name"]}"')
+    conn.exec_driver_sql("ALTER TABLE deliveries RENAME TO deliveries_before_notices")
+    deliveries.create(conn)
+    names = ", ".join(f'"{name}"' for name in columns)
+    conn.exec_driver_sql(f"INSERT INTO deliveries ({names}) SELECT {names} FROM deliveries_before_notices")
+    conn.exec_driver_sql("DROP TABLE deliveries_before_notices")
 
 
 def _add_missing_columns(conn: Connection) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import logging
 import os
 import re
@@ -32,9 +31,8 @@ from sqlalchemy import select
 from worker.config import ConfigError, Settings, load_settings
 from worker.matching import Matcher, WatchlistError, compile_watchlist
 from worker.matching.report import run_examples
-from worker.outbox import add_deliveries
+from worker.notices import NoticeKind, raise_notice
 from worker.runtime import Runtime
-from worker.schema import alerts, articles
 from worker.store import insert_ignore
 from worker.watchlist_versions import (
     WATCHLIST_KEYS,
@@ -50,7 +48,6 @@ from worker.watchlist_versions import (
 log = logging.getLogger(__name__)
 
 _TOP_KEY = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\s*:")  # a top-level key of a block-style file
-NOTICE_WATCH_ID = "_watchlist"
 NOTICE_KEY_PREFIX = "_watchlist:rejected:"
 
 
@@ -170,26 +167,9 @@ def _reject(rt: Runtime, path: Path, file_sha: str, error: str, current: int | N
         log.error("watchlist reload: %s rejected, version %s stays active: %s", path, current, error)
         title = f"watchlist change rejected; version {current} stays active"
         text = f"The configuration file {path} (sha256 {file_sha[:12]}) was not loaded:\n{error}"
-        _notice(rt, conn, f"{NOTICE_KEY_PREFIX}{file_sha}", title, text, now)
+        raise_notice(conn, rt.settings, f"{NOTICE_KEY_PREFIX}{file_sha}", NoticeKind.WATCHLIST,
+                     str(path), title, text, now)
     return ReloadResult(ReloadOutcome.REJECTED, current, error)
-
-
-def _notice(rt: Runtime, conn: Any, key: str, title: str, text: str, now: float) -> None:
-    channels = rt.settings.health.operator_channels
-    if not channels:
-        log.warning("watchlist notice not sent: health.operator_channels is empty", extra={"notice": key})
-        return
-    article_ids = insert_ignore(conn, articles, [{
-        "url_key": key, "url": None, "source": "watchlist", "title": title, "text": text, "lang": "en",
-        "extracted_from": "notice", "processed_at": now,
-    }], returning=articles.c.id)
-    if not article_ids:
-        return
-    alert_ids = insert_ignore(conn, alerts, [{
-        "watch_id": NOTICE_WATCH_ID, "watch_title": "Watchlist reload", "article_id": article_ids[0],
-        "score": 0.0, "snippet": text[:2000], "hits_json": json.dumps([]), "created_at": now,
-    }], returning=alerts.c.id)
-    add_deliveries(conn, rt.settings, alert_ids[0], channels, now, enqueued=False)
 
 
 # --- `newswatch watchlist versions | activate VERSION` -----------------------------------------

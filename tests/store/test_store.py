@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, func, insert, select
+from sqlalchemy import inspect as inspect_db
+from sqlalchemy.exc import IntegrityError
 
 from tests.integration.helpers import SEEDS, expected_watches, write_config
 from tests.support.clock import Clock
@@ -22,7 +24,7 @@ from worker.oneshot import run_once
 from worker.polling import claim_due_feeds, poll_feed, sync_feeds
 from worker.processing import fail_entry, process_entry
 from worker.runtime import Runtime
-from worker.schema import alerts, articles, deliveries, entries, make_engine, messages
+from worker.schema import alerts, articles, deliveries, entries, make_engine, messages, notices
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -250,3 +252,52 @@ def test_processes_opening_a_new_sqlite_store_together_all_succeed(tmp_path: Pat
             proc.join(60)
         assert all(proc.exitcode == 0 for proc in procs)
         assert failures.empty(), failures.get()
+
+
+def test_a_store_whose_deliveries_require_an_alert_keeps_its_rows_and_takes_notices(
+    database_url: str,
+) -> None:
+    """Stores of releases before the notices table have `deliveries.alert_id NOT NULL`."""
+    engine = make_engine(database_url)
+    with engine.begin() as conn:
+        article = conn.execute(insert(articles).values(
+            url_key="k", source="s", title="t", text="x", lang="en", extracted_from="feed", processed_at=1.0,
+        ).returning(articles.c.id)).scalar_one()
+        alert = conn.execute(insert(alerts).values(
+            watch_id="w", watch_title="W", article_id=article, score=1.0, snippet="s", hits_json="[]",
+            created_at=1.0,
+        ).returning(alerts.c.id)).scalar_one()
+        conn.execute(insert(deliveries).values(
+            alert_id=alert, channel="c", destination="d", label="l", state="sent", attempts=1,
+            next_attempt_at=0.0, lease_until=0.0, created_at=1.0))
+        if conn.dialect.name == "sqlite":  # as an older release created it
+            sql = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name = 'deliveries'").scalar_one()
+            older = sql.replace("alert_id INTEGER,", "alert_id INTEGER NOT NULL,")
+            assert older != sql
+            for index in inspect_db(conn).get_indexes("deliveries"):
+                conn.exec_driver_sql(f'DROP INDEX "{index["name"]}"')
+            conn.exec_driver_sql("ALTER TABLE deliveries RENAME TO d_old")
+            conn.exec_driver_sql(older)
+            conn.exec_driver_sql("INSERT INTO deliveries SELECT * FROM d_old")
+            conn.exec_driver_sql("DROP TABLE d_old")
+        else:
+            conn.exec_driver_sql("ALTER TABLE deliveries ALTER COLUMN alert_id SET NOT NULL")
+    engine.dispose()
+
+    engine = make_engine(database_url)
+    with engine.begin() as conn:
+        found = inspect_db(conn)
+        assert {c["name"]: c["nullable"] for c in found.get_columns("deliveries")}["alert_id"] is True
+        indexes = {i["name"] for i in found.get_indexes("deliveries")}
+        assert {"uq_deliveries_message_destination", "uq_deliveries_notice_destination"} <= indexes
+        assert conn.execute(select(deliveries.c.alert_id, deliveries.c.state)).all() == [(alert, "sent")]
+        notice = conn.execute(insert(notices).values(
+            key="n", kind="feed_health", source="f", title="t", text="x", created_at=2.0,
+        ).returning(notices.c.id)).scalar_one()
+        row = {"notice_id": notice, "channel": "c", "destination": "d", "label": "l", "state": "pending",
+               "attempts": 0, "next_attempt_at": 0.0, "lease_until": 0.0, "created_at": 2.0}
+        conn.execute(insert(deliveries).values(**row))
+        with pytest.raises(IntegrityError):  # still one delivery per (notice, destination)
+            with conn.begin_nested():
+                conn.execute(insert(deliveries).values(**row))
+    engine.dispose()

@@ -83,12 +83,14 @@ def test_edits_reload_without_restart_bad_edit_keeps_version_and_rollback(tmp_pa
         assert _alerts_of(world, "zeppelin-1") == {NEW_WATCH: second}
 
         # a broken edit (an example fails): the version stays, exactly one notice
+        unsent = "SELECT COUNT(*) FROM deliveries WHERE state <> 'sent'"
+        assert wait_until(lambda: world.query(unsent) == [(0,)], 30), world.query("SELECT * FROM deliveries")
         n_hook = len(world.hook.requests)
         edit_config(world.config, "broken")
         assert wait_until(lambda: bool(world.query("SELECT 1 FROM watchlist_rejections")), 30), world.logs()
         time.sleep(6)  # several more ticks read the same bad file
         assert _active(world) == second
-        assert world.query("SELECT COUNT(*) FROM alerts WHERE watch_id = '_watchlist'") == [(1,)]
+        assert world.query("SELECT COUNT(*) FROM notices WHERE kind = 'watchlist'") == [(1,)]
         assert wait_until(lambda: len(world.hook.requests) > n_hook, 30), "the notice was not delivered"
         time.sleep(3)
         notices = [r for r in world.hook.requests[n_hook:] if b"watchlist change rejected" in r.body]

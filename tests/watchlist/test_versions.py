@@ -12,9 +12,10 @@ from sqlalchemy import func, select
 from tests.integration.helpers import write_config
 from tests.watchlist.support import NEW_WATCH, NEW_WATCH_TEXT, edit_config
 from worker.config import load_settings
+from worker.notices import NoticeKind
 from worker.runtime import Runtime
-from worker.schema import alerts, deliveries
-from worker.watchlist_reload import NOTICE_WATCH_ID, ReloadOutcome, reload_watchlist, watchlist_yaml
+from worker.schema import alerts, deliveries, notices
+from worker.watchlist_reload import ReloadOutcome, reload_watchlist, watchlist_yaml
 from worker.watchlist_versions import (
     activate,
     active_version,
@@ -47,12 +48,15 @@ def _fresh(rt: Runtime) -> int | None:
 
 
 def _notices(rt: Runtime) -> tuple[int, int]:
+    """(watchlist notices, their deliveries); a notice is no alert (news stays news)."""
     with rt.engine.connect() as conn:
-        n_alerts = conn.execute(select(func.count()).where(alerts.c.watch_id == NOTICE_WATCH_ID)).scalar_one()
+        n_notices = conn.execute(
+            select(func.count()).where(notices.c.kind == NoticeKind.WATCHLIST)).scalar_one()
         n_rows = conn.execute(
-            select(func.count()).select_from(deliveries.join(alerts, alerts.c.id == deliveries.c.alert_id))
-            .where(alerts.c.watch_id == NOTICE_WATCH_ID)).scalar_one()
-    return n_alerts, n_rows
+            select(func.count()).select_from(deliveries.join(notices, notices.c.id == deliveries.c.notice_id))
+            .where(deliveries.c.alert_id.is_(None))).scalar_one()
+        assert conn.execute(select(func.count()).select_from(alerts)).scalar_one() == 0
+    return n_notices, n_rows
 
 
 def test_versions_are_immutable_and_keyed_by_hash(world: tuple[Path, Runtime]) -> None:
