@@ -14,7 +14,9 @@ from tests.support.services import NewswatchProcess, wait_until
 from tests.support.site_server import SiteServer
 from worker.config import ServiceSpec
 
-PROCESS_LEASE_S = ServiceSpec().lease_s  # the shipped task time limit
+# a shorter task time limit than the shipped 120 s, so the processing lease (0.75 of it) ends soon
+TIME_LIMIT_S = 30
+PROCESS_LEASE_S = ServiceSpec(task_time_limit_s=TIME_LIMIT_S).lease_s
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.delivers, pytest.mark.timeout(150)]
 
@@ -78,7 +80,7 @@ def test_entry_that_kills_its_process_every_time_ends_failed_with_reason(tmp_pat
 
 @pytest.mark.timeout(PROCESS_LEASE_S + 150)
 def test_whole_worker_killed_mid_send_recovers_without_visibility_timeout(tmp_path: Path) -> None:
-    with fault_stack(tmp_path) as world:
+    with fault_stack(tmp_path, service={"task_time_limit_s": TIME_LIMIT_S}) as world:
         world.hook.set_delay(1.5)
         world.start("beat")
         first = world.worker()
