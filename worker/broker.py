@@ -18,9 +18,13 @@ the queue keys in order), on the embedded SQLAlchemy broker through `InOrderSqla
 
 from __future__ import annotations
 
+import sqlite3
+import time
+from pathlib import Path
 from typing import Any
 
 from kombu.entity import Queue
+from sqlalchemy.engine import make_url
 
 from worker.kombu_internals import IN_ORDER_SQLA_TRANSPORT, SAFE_REDIS_TRANSPORT
 
@@ -28,6 +32,7 @@ SENDS, POLLS, PROCESSING = "newswatch.sends", "newswatch.polls", "newswatch.proc
 BACKFILL, DEFAULT = "newswatch.backfill", "celery"
 QUEUE_ORDER = (SENDS, POLLS, PROCESSING, BACKFILL, DEFAULT)
 VISIBILITY_TIMEOUT_S = 3600  # must exceed the hard time limit plus any queue wait
+SQLITE_BUSY_TIMEOUT_S = 30.0  # a publish or poll waits this long for the broker file's lock
 
 
 def broker_settings(broker_url: str) -> dict[str, Any]:
@@ -55,4 +60,30 @@ def broker_settings(broker_url: str) -> dict[str, Any]:
         # SQLAlchemy URL (the transport passes it to create_engine) and our transport class.
         conf["broker_url"] = broker_url.removeprefix("sqla+")
         conf["broker_transport"] = IN_ORDER_SQLA_TRANSPORT
+        url = make_url(conf["broker_url"])
+        if url.get_backend_name() == "sqlite":
+            # pysqlite's 5 s default lock wait is too short when the pool processes, the
+            # consumer and beat all publish under load: a publish that gives up fails its task
+            conf["broker_transport_options"] = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}
+            if url.database and url.database != ":memory:":
+                use_wal(Path(url.database))
     return conf
+
+
+def use_wal(path: Path) -> None:
+    """Put the SQLite file at `path` in WAL mode (kept by the file), so that readers polling the
+    queues never block a publish. Creates the file (and its folder) if needed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_S)
+    try:
+        deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+        while True:  # switching answers "locked" at once, without the busy timeout, while in use
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+    finally:
+        conn.close()
