@@ -114,7 +114,7 @@ def send_delivery(rt: Runtime, delivery_id: int) -> SendResult:
             rendered = render_notice(notice.title, notice.text, notice.source, _published(notice.created_at))
             key = f"newswatch-notice-{row.notice_id}-{row.destination}"
         else:
-            rendered, key = _notice(conn, row.alert_id), f"newswatch-{row.alert_id}-{row.destination}"
+            rendered, key = _alert(conn, row.alert_id), f"newswatch-{row.alert_id}-{row.destination}"
     if url is None:
         return _finish(rt, delivery_id, lease_until, DeliveryState.FAILED,
                        "destination is no longer configured")
@@ -140,7 +140,7 @@ def _link(url: str | None) -> str | None:
     return None if (url or "").startswith("file:") else url  # local fixtures: no link
 
 
-def _notice(conn: Connection, alert_id: int) -> RenderedAlert:
+def _alert(conn: Connection, alert_id: int) -> RenderedAlert:
     """An alert without a message: a spike, or a notice or alert of an older release."""
     row = conn.execute(
         select(alerts, articles.c.title, articles.c.url, articles.c.source, articles.c.published_at,
