@@ -2,9 +2,10 @@
 
 Pages (server-rendered, no JavaScript): `/` recent alerts with their evidence and deliveries,
 `/stories`, `/articles/{id}` (every match explained), `/feeds` (health), `/watches` and
-`/watches/{id}`. Machine endpoints: `/metrics` (Prometheus text), `/healthz` (alive), `/readyz`
-(store, scheduler, consumers). With `serve.token` or `serve.basic_auth` set, everything except
-`/healthz` and `/readyz` needs the credentials.
+`/watches/{id}`, `/watchlist` (stored versions, the one in force); every page shows a banner while
+the newest watchlist change is rejected. Machine endpoints: `/metrics` (Prometheus text),
+`/healthz` (alive), `/readyz` (store, scheduler, consumers). With `serve.token` or
+`serve.basic_auth` set, everything except `/healthz` and `/readyz` needs the credentials.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from worker.config import ServeSpec, Settings
 from worker.serve import observe, queries
 from worker.serve.examples import example_status
 from worker.serve.render import environment
+from worker.watchlist_versions import latest_rejection, list_versions
 
 OPEN_PATHS = ("/healthz", "/readyz")  # container healthchecks and load balancers, no secret needed
 
@@ -73,7 +75,11 @@ class _Pages:
 
     def page(self, name: str, **context: Any) -> HTMLResponse:
         template = self.env.get_template(name)
-        return HTMLResponse(template.render(now=self.clock(), page=name.removesuffix(".html"), **context))
+        with self.engine.connect() as conn:  # every page shows a rejected watchlist change
+            rejection = latest_rejection(conn)
+        rejected = dict(zip(("sha", "error", "at"), rejection, strict=True)) if rejection else None
+        return HTMLResponse(template.render(now=self.clock(), page=name.removesuffix(".html"),
+                                            rejected=rejected, **context))
 
     def index(self, _request: Request) -> Response:
         with self.engine.connect() as conn:
@@ -109,6 +115,10 @@ class _Pages:
         w = next(w for w in stats if w["spec"].id == watch_id)
         return self.page("watch.html", w=w, alerts=recent, examples=(self.examples or {}).get(watch_id))
 
+    def watchlist(self, _request: Request) -> Response:
+        with self.engine.connect() as conn:
+            return self.page("watchlist.html", versions=list_versions(conn))
+
     def metrics(self, _request: Request) -> Response:
         body = observe.scrape(self.engine, self.settings, self.metrics_dir)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
@@ -137,6 +147,7 @@ def create_app(
         Route("/feeds", p.feeds),
         Route("/watches", p.watches),
         Route("/watches/{watch_id}", p.watch),
+        Route("/watchlist", p.watchlist),
         Route("/metrics", p.metrics),
         Route("/healthz", p.healthz),
         Route("/readyz", p.readyz),

@@ -1,0 +1,48 @@
+"""The dashboard's watchlist page and its rejection banner, on the seeded store through a real
+`newswatch serve` process: the version in force is listed with its hash and watches; a rejected
+change shows a banner on every page (its error escaped) until a later version is activated."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.serve.support import Serve
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+ERROR = "watch 'zeppelin': example <script>x()</script> did not match"
+
+
+def test_watchlist_page_and_the_rejected_change_banner(seeded: Path) -> None:
+    db = seeded.parent / "data" / "newswatch.db"
+    with sqlite3.connect(db, timeout=30) as conn:
+        ((active, sha, changed_at),) = conn.execute(
+            "SELECT a.version_id, v.sha256, a.changed_at FROM watchlist_active a"
+            " JOIN watchlist_versions v ON v.id = a.version_id").fetchall()
+    with Serve(seeded) as serve:
+        page = httpx.get(f"{serve.url}/watchlist", timeout=10).text
+        assert f'<tr id="version-{active}" class="active">' in page and sha[:12] in page
+        assert "in force" in page and "iran" in page
+        assert "was rejected" not in httpx.get(serve.url + "/", timeout=10).text
+
+        with sqlite3.connect(db, timeout=30) as conn:  # what a rejected reload records
+            conn.execute("INSERT INTO watchlist_rejections (file_sha256, error, created_at) VALUES (?, ?, ?)",
+                         ("f" * 64, ERROR, changed_at + 10))
+        try:
+            for path in ("/", "/stories", "/watchlist", "/feeds"):
+                html = httpx.get(serve.url + path, timeout=10).text
+                assert "A watchlist change was rejected" in html, path
+                assert "example &lt;script&gt;x()&lt;/script&gt; did not match" in html
+                assert "<script" not in html
+
+            with sqlite3.connect(db, timeout=30) as conn:  # a later good change takes over
+                conn.execute("UPDATE watchlist_active SET changed_at = ?", (changed_at + 20,))
+            assert "was rejected" not in httpx.get(serve.url + "/", timeout=10).text
+        finally:
+            with sqlite3.connect(db, timeout=30) as conn:
+                conn.execute("DELETE FROM watchlist_rejections WHERE file_sha256 = ?", ("f" * 64,))
+                conn.execute("UPDATE watchlist_active SET changed_at = ?", (changed_at,))
