@@ -1,6 +1,7 @@
 """The dashboard's watchlist page and its rejection banner, on the seeded store through a real
 `newswatch serve` process: the version in force is listed with its hash and watches; a rejected
-change shows a banner on every page (its error escaped) until a later version is activated."""
+change shows a banner on every page (its error escaped) until a later version is activated, and
+/metrics says the same (`newswatch_watchlist_version`, `newswatch_watchlist_rejected`)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,17 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.serve.support import Serve
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+def _gauges(url: str) -> dict[str, float]:
+    body = httpx.get(f"{url}/metrics", timeout=10).text
+    return {s.name: s.value for family in text_string_to_metric_families(body) for s in family.samples
+            if s.name.startswith("newswatch_watchlist_")}
+
 
 ERROR = "watch 'zeppelin': example <script>x()</script> did not match"
 
@@ -28,6 +36,8 @@ def test_watchlist_page_and_the_rejected_change_banner(seeded: Path) -> None:
         assert f'<tr id="version-{active}" class="active">' in page and sha[:12] in page
         assert "in force" in page and "iran" in page
         assert "was rejected" not in httpx.get(serve.url + "/", timeout=10).text
+        gauges = _gauges(serve.url)
+        assert gauges == {"newswatch_watchlist_version": active, "newswatch_watchlist_rejected": 0}
 
         with sqlite3.connect(db, timeout=30) as conn:  # what a rejected reload records
             conn.execute("INSERT INTO watchlist_rejections (file_sha256, error, created_at) VALUES (?, ?, ?)",
@@ -38,6 +48,7 @@ def test_watchlist_page_and_the_rejected_change_banner(seeded: Path) -> None:
                 assert "A watchlist change was rejected" in html, path
                 assert "example &lt;script&gt;x()&lt;/script&gt; did not match" in html
                 assert "<script" not in html
+            assert _gauges(serve.url)["newswatch_watchlist_rejected"] == 1
 
             with sqlite3.connect(db, timeout=30) as conn:  # a later good change takes over
                 conn.execute("UPDATE watchlist_active SET changed_at = ?", (changed_at + 20,))

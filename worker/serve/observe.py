@@ -21,12 +21,13 @@ from sqlalchemy.engine import Connection, Engine
 
 from worker.config import Settings
 from worker.heartbeat import last_tick
-from worker.schema import alerts, articles, deliveries, entries
+from worker.schema import DeliveryState, alerts, articles, deliveries, entries
 from worker.serve import queries
 from worker.stories.schema import stories
+from worker.watchlist_versions import active_version, latest_rejection
 
 FEED_STATES = ("never-polled", "ok", "retrying", "failing", "silent")
-DELIVERY_STATES = ("pending", "sending", "sent", "failed")
+DELIVERY_STATES = tuple(str(s) for s in DeliveryState)
 
 
 class StoreCollector(Collector):
@@ -53,6 +54,15 @@ class StoreCollector(Collector):
             ):
                 count = conn.execute(select(func.count()).select_from(table)).scalar_one()
                 yield GaugeMetricFamily(name, text, value=count)
+            version = active_version(conn)
+            if version is not None:
+                yield GaugeMetricFamily("newswatch_watchlist_version", "Id of the watchlist version in force",
+                                        value=version)
+            rejected = latest_rejection(conn)
+            yield GaugeMetricFamily(
+                "newswatch_watchlist_rejected",
+                "1 while the newest watchlist change is rejected (see the banner)",
+                value=1 if rejected else 0)
             tick = last_tick(conn)
             if tick is not None:
                 yield GaugeMetricFamily(
