@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import html
 import json
+import os
 import sys
 import time
 from collections import defaultdict
@@ -36,6 +37,9 @@ from worker.schema import alerts, articles
 from worker.stories.schema import story_members
 
 SAMPLES = 3  # snippets kept per watch for new and for lost articles
+
+
+REPORTS_DIR = "backtests"  # under service.data_dir: every backtest's report, for the dashboard
 
 
 @dataclass
@@ -224,4 +228,24 @@ def _cmd_backtest(settings: Settings, args: argparse.Namespace) -> int:
     print(report.to_json() if args.json else render_text(report), end="\n" if args.json else "")
     if args.html:
         args.html.write_text(render_html(report), encoding="utf-8")
+    candidate = str(getattr(args, "config", None) or os.environ.get("NEWSWATCH_CONFIG") or "newswatch.yaml")
+    saved = save_report(settings.service.data_dir / REPORTS_DIR, report, Path(candidate).name)
+    print(f"newswatch: report kept as {saved} (the dashboard lists it)", file=sys.stderr)
     return 0
+
+
+def save_report(folder: Path, report: BacktestReport, candidate: str, now: float | None = None) -> Path:
+    """Keep `report` as `<folder>/<UTC time>.json` (with the candidate file's name) and `.html`
+    beside it, for the dashboard's backtest page; the JSON path. Files only: the store is untouched."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() if now is None else now))
+    name, n = stamp, 1
+    while (folder / f"{name}.json").exists():  # two runs in one second
+        n += 1
+        name = f"{stamp}-{n}"
+    (folder / f"{name}.html").write_text(render_html(report), encoding="utf-8")
+    body = {"candidate": candidate, "created_at": time.time() if now is None else now,
+            **json.loads(report.to_json())}
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps(body, ensure_ascii=False, sort_keys=True), encoding="utf-8")
+    return path

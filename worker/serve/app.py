@@ -2,7 +2,8 @@
 
 Pages (server-rendered, no JavaScript): `/` recent alerts with their evidence and deliveries,
 `/stories`, `/articles/{id}` (every match explained), `/feeds` (health), `/watches` and
-`/watches/{id}`, `/watchlist` (stored versions, the one in force); every page shows a banner while
+`/watches/{id}`, `/watchlist` (stored versions, the one in force), `/backtests` (the reports
+`newswatch backtest` kept, each served at `/backtests/NAME`); every page shows a banner while
 the newest watchlist change is rejected. Machine endpoints: `/metrics` (Prometheus text),
 `/healthz` (alive), `/readyz` (store, scheduler, consumers). With `serve.token` or
 `serve.basic_auth` set, everything except `/healthz` and `/readyz` needs the credentials.
@@ -26,8 +27,10 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from worker.backtest import REPORTS_DIR
 from worker.config import ServeSpec, Settings
 from worker.serve import observe, queries
+from worker.serve.backtests import list_reports, report_html
 from worker.serve.examples import example_status
 from worker.serve.render import environment
 from worker.watchlist_versions import latest_rejection, list_versions
@@ -72,6 +75,7 @@ class _Pages:
         self.env = environment()
         self.opt = queries.optional_tables(engine)
         self.examples = example_status(settings)
+        self.reports = settings.service.data_dir / REPORTS_DIR
 
     def page(self, name: str, **context: Any) -> HTMLResponse:
         template = self.env.get_template(name)
@@ -119,6 +123,17 @@ class _Pages:
         with self.engine.connect() as conn:
             return self.page("watchlist.html", versions=list_versions(conn))
 
+    def backtests(self, _request: Request) -> Response:
+        return self.page("backtests.html", reports=list_reports(self.reports))
+
+    def backtest(self, request: Request) -> Response:
+        body = report_html(self.reports, request.path_params["name"])
+        if body is None:
+            return PlainTextResponse("no such report\n", 404)
+        # the report is our own escaped HTML; it still may not run or load anything
+        policy = "default-src 'none'; style-src 'unsafe-inline'"
+        return HTMLResponse(body, headers={"Content-Security-Policy": policy})
+
     def metrics(self, _request: Request) -> Response:
         body = observe.scrape(self.engine, self.settings, self.metrics_dir)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
@@ -148,6 +163,8 @@ def create_app(
         Route("/watches", p.watches),
         Route("/watches/{watch_id}", p.watch),
         Route("/watchlist", p.watchlist),
+        Route("/backtests", p.backtests),
+        Route("/backtests/{name}", p.backtest),
         Route("/metrics", p.metrics),
         Route("/healthz", p.healthz),
         Route("/readyz", p.readyz),
