@@ -33,6 +33,7 @@ stories = Table(
     Column("followup_due_at", Float),
     Column("followup_article_id", Integer),
     Index("ix_stories_last_seen", "last_seen_at"),
+    Index("ix_stories_followup_due", "followup_due_at"),  # every sweep looks for due ones
 )
 
 story_members = Table(
