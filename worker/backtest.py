@@ -229,23 +229,34 @@ def _cmd_backtest(settings: Settings, args: argparse.Namespace) -> int:
     if args.html:
         args.html.write_text(render_html(report), encoding="utf-8")
     candidate = str(getattr(args, "config", None) or os.environ.get("NEWSWATCH_CONFIG") or "newswatch.yaml")
-    saved = save_report(settings.service.data_dir / REPORTS_DIR, report, Path(candidate).name)
+    try:
+        saved = save_report(settings.service.data_dir / REPORTS_DIR, report, Path(candidate).name,
+                            window=args.since)
+    except OSError as exc:
+        print(f"newswatch: backtest: cannot keep the report for the dashboard: {exc}", file=sys.stderr)
+        return 1
     print(f"newswatch: report kept as {saved} (the dashboard lists it)", file=sys.stderr)
     return 0
 
 
-def save_report(folder: Path, report: BacktestReport, candidate: str, now: float | None = None) -> Path:
-    """Keep `report` as `<folder>/<UTC time>.json` (with the candidate file's name) and `.html`
-    beside it, for the dashboard's backtest page; the JSON path. Files only: the store is untouched."""
+def save_report(folder: Path, report: BacktestReport, candidate: str, now: float | None = None,
+                window: str | None = None) -> Path:
+    """Keep `report` as `<folder>/<UTC time>.json` (with the candidate file's name and the
+    `--since` given) and `.html` beside it, for the dashboard's backtest page; the JSON path.
+    Files only: the store is untouched. The HTML is written first and the JSON, which is what the
+    dashboard lists, renamed into place last, so a listed report is always complete."""
     folder.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() if now is None else now))
-    name, n = stamp, 1
-    while (folder / f"{name}.json").exists():  # two runs in one second
-        n += 1
-        name = f"{stamp}-{n}"
-    (folder / f"{name}.html").write_text(render_html(report), encoding="utf-8")
-    body = {"candidate": candidate, "created_at": time.time() if now is None else now,
-            **json.loads(report.to_json())}
-    path = folder / f"{name}.json"
-    path.write_text(json.dumps(body, ensure_ascii=False, sort_keys=True), encoding="utf-8")
-    return path
+    at = time.time() if now is None else now
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(at))
+    body = {"candidate": candidate, "created_at": at, "window": window, **json.loads(report.to_json())}
+    for n in range(1, 1000):  # two runs in one second: 20260101T000000Z-2, ...
+        name = stamp if n == 1 else f"{stamp}-{n}"
+        try:
+            with (folder / f"{name}.html").open("x", encoding="utf-8") as out:  # claims the name
+                out.write(render_html(report))
+        except FileExistsError:
+            continue
+        partial = folder / f".{name}.json.tmp"
+        partial.write_text(json.dumps(body, ensure_ascii=False, sort_keys=True), encoding="utf-8")
+        return partial.replace(folder / f"{name}.json")
+    raise FileExistsError(f"{folder}: no free report name for {stamp}")

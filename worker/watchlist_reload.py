@@ -8,6 +8,8 @@ immutable version (or an identical older one is reused) and made active; workers
 `worker.watchlist_versions.CHECK_EVERY_S`. An invalid file keeps the active version, is recorded
 in `watchlist_rejections` and raises ONE operator notice per file hash (an alert with watch id
 `_watchlist` and one outbox row per `health.operator_channels` destination, sent by the sweeper).
+While the file looked at is a rejected one, the active row names it (`rejected_sha256`, the
+dashboard's banner); the next good file compared — a valid edit, or the edit reverted — clears it.
 A rollback (`newswatch watchlist activate N`) stays in force until the file changes again.
 """
 
@@ -37,10 +39,11 @@ from worker.store import insert_ignore
 from worker.watchlist_versions import (
     WATCHLIST_KEYS,
     activate,
-    active_state,
     list_versions,
+    mark_rejected,
     open_engine,
     record_file,
+    reload_state,
     store_version,
     watchlist_rejections,
 )
@@ -126,11 +129,18 @@ def reload_watchlist(rt: Runtime, path: Path | None = None) -> ReloadResult:
         return ReloadResult(ReloadOutcome.UNREADABLE, None, str(exc))
     file_sha = hashlib.sha256(raw).hexdigest()
     with rt.engine.connect() as conn:
-        current, compared = active_state(conn)
-        if compared == file_sha:
-            return ReloadResult(ReloadOutcome.UNCHANGED, current)
-        known_bad = conn.execute(select(watchlist_rejections.c.error).where(
-            watchlist_rejections.c.file_sha256 == file_sha)).scalar()
+        state = reload_state(conn)
+        current = state.version
+        known_bad = None if state.file_sha256 == file_sha else conn.execute(
+            select(watchlist_rejections.c.error).where(watchlist_rejections.c.file_sha256 == file_sha)
+        ).scalar()
+    if state.file_sha256 == file_sha or known_bad is not None:  # a file judged before is in view
+        in_view = file_sha if known_bad is not None else None
+        if current is not None and state.rejected_sha256 != in_view:
+            with rt.engine.begin() as conn:  # the banner follows the file: reverted, or bad again
+                mark_rejected(conn, in_view, rt.clock())
+    if state.file_sha256 == file_sha:
+        return ReloadResult(ReloadOutcome.UNCHANGED, current)
     if known_bad is not None:  # reported once already: no second validation, no second notice
         return ReloadResult(ReloadOutcome.REJECTED_AGAIN, current, known_bad)
     now = rt.clock()
@@ -161,7 +171,8 @@ def _sha_of(path: Path) -> str | None:
 def _reject(rt: Runtime, path: Path, file_sha: str, error: str, current: int | None,
             now: float) -> ReloadResult:
     with rt.engine.begin() as conn:
-        row = {"file_sha256": file_sha, "error": error[:4000], "created_at": now}
+        mark_rejected(conn, file_sha, now)  # the banner: this file is the one in view
+        row = {"file_sha256": file_sha, "error": error[:4000], "created_at": now, "source": str(path)}
         if not insert_ignore(conn, watchlist_rejections, [row], returning=watchlist_rejections.c.file_sha256):
             return ReloadResult(ReloadOutcome.REJECTED_AGAIN, current, error)
         log.error("watchlist reload: %s rejected, version %s stays active: %s", path, current, error)

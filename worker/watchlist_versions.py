@@ -4,11 +4,13 @@
   SHA-256 of its canonical JSON; it keeps the validated watchlist, its compiled summary and the raw
   YAML of the file's watchlist sections (never the rest: it holds destination URLs). Rows are
   never changed.
-- `watchlist_active`: a single row (`slot` 1) naming the version in force, and the hash of the
-  configuration file it was last compared with (`worker.watchlist_reload`). One row, so exactly
-  one version is active whatever the number of workers and machines.
-- `watchlist_rejections`: one row per configuration-file hash that failed validation (its error),
-  so a bad file raises one notice and the dashboard can show a banner.
+- `watchlist_active`: a single row (`slot` 1) naming the version in force, the hash of the
+  configuration file it was last compared with (`worker.watchlist_reload`), and — while the file
+  last looked at is a rejected one — that file's hash and when it was looked at (the dashboard's
+  banner; cleared as soon as a good file is compared). One row, so exactly one version is active
+  whatever the number of workers and machines.
+- `watchlist_rejections`: one row per configuration-file hash that failed validation (its error
+  and file), so a bad file raises one notice however many ticks read it.
 
 A worker calls `refresh(rt)` before each entry: at most every `CHECK_EVERY_S` one indexed SELECT;
 when the active version changed, `rt` switches to that watchlist merged into its own settings.
@@ -23,7 +25,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Column, Float, ForeignKey, Integer, String, Table, Text, select, update
+from sqlalchemy import Column, Float, ForeignKey, Integer, String, Table, Text, func, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from worker.config import Settings
@@ -60,6 +62,8 @@ watchlist_active = Table(
     Column("version_id", Integer, ForeignKey("watchlist_versions.id"), nullable=False),
     Column("file_sha256", String(64)),  # the configuration file last compared
     Column("changed_at", Float, nullable=False),
+    Column("rejected_sha256", String(64)),  # the file last looked at, while it is a rejected one
+    Column("rejected_at", Float),  # when that file was (last) found rejected
 )
 
 _ONE = watchlist_active.c.slot == _SLOT
@@ -70,6 +74,7 @@ watchlist_rejections = Table(
     Column("file_sha256", String(64), primary_key=True),
     Column("error", Text, nullable=False),
     Column("created_at", Float, nullable=False),
+    Column("source", Text),  # the file it was read from
 )
 
 
@@ -83,6 +88,26 @@ class Version:
     source: str
     created_at: float
     active: bool
+
+
+@dataclass(frozen=True)
+class ReloadState:
+    """The active row as the reload reads it: version in force, the good file last compared, and
+    the rejected file last looked at (None once a good file was compared)."""
+
+    version: int | None
+    file_sha256: str | None
+    rejected_sha256: str | None
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """The rejected configuration file the dashboard's banner names."""
+
+    file_sha256: str
+    error: str
+    source: str | None
+    at: float
 
 
 def watchlist_json(spec: WatchlistSpec) -> str:
@@ -126,8 +151,8 @@ def activate(conn: Connection, version_id: int, now: float, *, file_sha256: str 
     if known is None:
         raise LookupError(f"no watchlist version {version_id}")
     values: dict[str, Any] = {"version_id": version_id, "changed_at": now}
-    if file_sha256 is not None:
-        values["file_sha256"] = file_sha256
+    if file_sha256 is not None:  # a good file was compared: no rejected file in view any more
+        values.update(file_sha256=file_sha256, rejected_sha256=None, rejected_at=None)
     done = conn.execute(update(watchlist_active).where(_ONE).values(**values)).rowcount
     if not done:
         row = {"slot": _SLOT, "file_sha256": None, **values}
@@ -136,8 +161,26 @@ def activate(conn: Connection, version_id: int, now: float, *, file_sha256: str 
 
 
 def record_file(conn: Connection, file_sha256: str) -> None:
-    """Remember that the configuration file with this hash was compared (no version change)."""
-    conn.execute(update(watchlist_active).where(_ONE).values(file_sha256=file_sha256))
+    """Remember that the good configuration file with this hash was compared (no version change);
+    a rejected file is no longer the one in view."""
+    conn.execute(update(watchlist_active).where(_ONE).values(
+        file_sha256=file_sha256, rejected_sha256=None, rejected_at=None))
+
+
+def mark_rejected(conn: Connection, file_sha256: str | None, now: float) -> None:
+    """Record that the file last looked at is the rejected file `file_sha256` (None: a good file
+    is in view again, as when an edit is reverted to the file compared last)."""
+    conn.execute(update(watchlist_active).where(_ONE).values(
+        rejected_sha256=file_sha256, rejected_at=None if file_sha256 is None else now))
+
+
+def reload_state(conn: Connection) -> ReloadState:
+    """The active row's version, compared file and rejected file (all None before the first version)."""
+    row = conn.execute(
+        select(watchlist_active.c.version_id, watchlist_active.c.file_sha256,
+               watchlist_active.c.rejected_sha256).where(_ONE)
+    ).one_or_none()
+    return ReloadState(*row) if row else ReloadState(None, None, None)
 
 
 def active_state(conn: Connection) -> tuple[int | None, str | None]:
@@ -153,26 +196,48 @@ def active_version(conn: Connection) -> int | None:
     return active_state(conn)[0]
 
 
+def activated_at(conn: Connection) -> float | None:
+    """When the version in force was made active (None before the first version)."""
+    changed: float | None = conn.execute(select(watchlist_active.c.changed_at).where(_ONE)).scalar()
+    return changed
+
+
 def list_versions(conn: Connection) -> list[Version]:
-    """Every stored version, newest first."""
+    """Every stored version, newest first (without the stored watchlist and YAML texts)."""
     current = active_version(conn)
-    rows = conn.execute(select(watchlist_versions).order_by(watchlist_versions.c.id.desc())).all()
+    t = watchlist_versions.c
+    rows = conn.execute(
+        select(t.id, t.sha256, t.summary_json, t.source, t.created_at).order_by(t.id.desc())).all()
     return [Version(r.id, r.sha256, json.loads(r.summary_json), r.source, r.created_at, r.id == current)
             for r in rows]
 
 
-def latest_rejection(conn: Connection) -> tuple[str, str, float] | None:
-    """(file hash, error, when) of the newest rejected file if it is newer than the active
-    version's activation — what the dashboard's banner shows; None when the file in force is fine."""
-    row = conn.execute(
-        select(watchlist_rejections).order_by(watchlist_rejections.c.created_at.desc()).limit(1)
+def latest_rejection(conn: Connection) -> Rejection | None:
+    """The rejected file when the newest look at the configuration file found it invalid — what
+    the dashboard's banner shows; None once a good file was compared (a valid edit, or the edit
+    reverted). Before the first version is stored, the newest rejection, if any."""
+    r = watchlist_rejections.c
+    active = conn.execute(
+        select(watchlist_active.c.rejected_sha256, watchlist_active.c.rejected_at).where(_ONE)
     ).one_or_none()
+    query = select(r.file_sha256, r.error, r.source, r.created_at)
+    if active is None:
+        query = query.order_by(r.created_at.desc()).limit(1)
+    elif active.rejected_sha256 is None:
+        return None
+    else:
+        query = query.where(r.file_sha256 == active.rejected_sha256)
+    row = conn.execute(query).one_or_none()
     if row is None:
         return None
-    changed = conn.execute(select(watchlist_active.c.changed_at).where(_ONE)).scalar()
-    if changed is not None and changed > row.created_at:
-        return None
-    return row.file_sha256, row.error, row.created_at
+    at = active.rejected_at if active is not None and active.rejected_at is not None else row.created_at
+    return Rejection(row.file_sha256, row.error, row.source, at)
+
+
+def rejections_count(conn: Connection) -> int:
+    """How many distinct configuration files were ever rejected (rows are never deleted)."""
+    n: int = conn.execute(select(func.count()).select_from(watchlist_rejections)).scalar_one()
+    return n
 
 
 def version_settings(conn: Connection, version_id: int, base: Settings) -> Settings:

@@ -1,6 +1,7 @@
 """The dashboard's watchlist page and its rejection banner, on the seeded store through a real
 `newswatch serve` process: the version in force is listed with its hash and watches; a rejected
-change shows a banner on every page (its error escaped) until a later version is activated, and
+change shows a banner on every page (its error and file escaped) while the file in view is the
+rejected one, and
 /metrics says the same (`newswatch_watchlist_version`, `newswatch_watchlist_rejected`)."""
 
 from __future__ import annotations
@@ -37,23 +38,29 @@ def test_watchlist_page_and_the_rejected_change_banner(seeded: Path) -> None:
         assert "in force" in page and "iran" in page
         assert "was rejected" not in httpx.get(serve.url + "/", timeout=10).text
         gauges = _gauges(serve.url)
-        assert gauges == {"newswatch_watchlist_version": active, "newswatch_watchlist_rejected": 0}
+        assert gauges == {"newswatch_watchlist_version": active, "newswatch_watchlist_rejected": 0,
+                          "newswatch_watchlist_rejections_total": 0}
 
         with sqlite3.connect(db, timeout=30) as conn:  # what a rejected reload records
-            conn.execute("INSERT INTO watchlist_rejections (file_sha256, error, created_at) VALUES (?, ?, ?)",
-                         ("f" * 64, ERROR, changed_at + 10))
+            conn.execute("INSERT INTO watchlist_rejections (file_sha256, error, created_at, source)"
+                         " VALUES (?, ?, ?, ?)", ("f" * 64, ERROR, changed_at + 10, "/etc/<b>nw</b>.yaml"))
+            conn.execute("UPDATE watchlist_active SET rejected_sha256 = ?, rejected_at = ?",
+                         ("f" * 64, changed_at + 10))
         try:
             for path in ("/", "/stories", "/watchlist", "/feeds"):
                 html = httpx.get(serve.url + path, timeout=10).text
                 assert "A watchlist change was rejected" in html, path
                 assert "example &lt;script&gt;x()&lt;/script&gt; did not match" in html
-                assert "<script" not in html
-            assert _gauges(serve.url)["newswatch_watchlist_rejected"] == 1
+                assert "/etc/&lt;b&gt;nw&lt;/b&gt;.yaml" in html
+                assert "<script" not in html and "<b>" not in html
+            gauges = _gauges(serve.url)
+            assert gauges["newswatch_watchlist_rejected"] == 1
+            assert gauges["newswatch_watchlist_rejections_total"] == 1
 
-            with sqlite3.connect(db, timeout=30) as conn:  # a later good change takes over
-                conn.execute("UPDATE watchlist_active SET changed_at = ?", (changed_at + 20,))
+            with sqlite3.connect(db, timeout=30) as conn:  # a good file is in view again
+                conn.execute("UPDATE watchlist_active SET rejected_sha256 = NULL, rejected_at = NULL")
             assert "was rejected" not in httpx.get(serve.url + "/", timeout=10).text
         finally:
             with sqlite3.connect(db, timeout=30) as conn:
                 conn.execute("DELETE FROM watchlist_rejections WHERE file_sha256 = ?", ("f" * 64,))
-                conn.execute("UPDATE watchlist_active SET changed_at = ?", (changed_at,))
+                conn.execute("UPDATE watchlist_active SET rejected_sha256 = NULL, rejected_at = NULL")

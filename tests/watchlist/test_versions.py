@@ -119,7 +119,6 @@ def test_bad_edit_keeps_the_version_and_raises_one_notice(world: tuple[Path, Run
     assert _notices(rt) == (1, 1)  # one notice, one delivery to the one operator destination
 
 
-
 def test_a_fixed_file_clears_the_banner(world: tuple[Path, Runtime]) -> None:
     config, rt = world
     reload_watchlist(rt, config)
@@ -130,6 +129,26 @@ def test_a_fixed_file_clears_the_banner(world: tuple[Path, Runtime]) -> None:
     with rt.engine.connect() as conn:
         assert latest_rejection(conn) is None  # a newer good version clears the banner
     assert _notices(rt) == (1, 1)
+
+
+def test_reverting_a_bad_edit_clears_the_banner_and_breaking_it_again_restores_it(
+        world: tuple[Path, Runtime]) -> None:
+    config, rt = world
+    good_text = config.read_text(encoding="utf-8")
+    good = reload_watchlist(rt, config)
+    edit_config(config, "broken")
+    assert reload_watchlist(rt, config).outcome is ReloadOutcome.REJECTED
+    config.write_text(good_text, encoding="utf-8")  # the analyst undoes the edit
+    assert reload_watchlist(rt, config).outcome is ReloadOutcome.UNCHANGED
+    with rt.engine.connect() as conn:
+        assert latest_rejection(conn) is None  # the file in view is the good one again
+        assert active_version(conn) == good.version
+    edit_config(config, "broken")
+    assert reload_watchlist(rt, config).outcome is ReloadOutcome.REJECTED_AGAIN
+    with rt.engine.connect() as conn:
+        banner = latest_rejection(conn)
+    assert banner is not None and banner.source == str(config) and "example" in banner.error
+    assert _notices(rt) == (1, 1)  # the same bad file never notifies twice
 
 
 def test_file_change_outside_the_watchlist_keeps_the_version(world: tuple[Path, Runtime]) -> None:

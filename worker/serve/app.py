@@ -2,9 +2,10 @@
 
 Pages (server-rendered, no JavaScript): `/` recent alerts with their evidence and deliveries,
 `/stories`, `/articles/{id}` (every match explained), `/feeds` (health), `/watches` and
-`/watches/{id}`, `/watchlist` (stored versions, the one in force), `/backtests` (the reports
-`newswatch backtest` kept, each served at `/backtests/NAME`); every page shows a banner while
-the newest watchlist change is rejected. Machine endpoints: `/metrics` (Prometheus text),
+`/watches/{id}`, `/watchlist` (the version in force: number, hash, activation, compiled summary;
+every stored version), `/backtests` (the reports `newswatch backtest` kept, each served at
+`/backtests/NAME`); every page shows a banner while the configuration file last looked at is a
+rejected one. Machine endpoints: `/metrics` (Prometheus text),
 `/healthz` (alive), `/readyz` (store, scheduler, consumers). With `serve.token` or
 `serve.basic_auth` set, everything except `/healthz` and `/readyz` needs the credentials.
 """
@@ -33,7 +34,7 @@ from worker.serve import observe, queries
 from worker.serve.backtests import list_reports, report_html
 from worker.serve.examples import example_status
 from worker.serve.render import environment
-from worker.watchlist_versions import latest_rejection, list_versions
+from worker.watchlist_versions import activated_at, latest_rejection, list_versions
 
 OPEN_PATHS = ("/healthz", "/readyz")  # container healthchecks and load balancers, no secret needed
 
@@ -80,8 +81,7 @@ class _Pages:
     def page(self, name: str, **context: Any) -> HTMLResponse:
         template = self.env.get_template(name)
         with self.engine.connect() as conn:  # every page shows a rejected watchlist change
-            rejection = latest_rejection(conn)
-        rejected = dict(zip(("sha", "error", "at"), rejection, strict=True)) if rejection else None
+            rejected = latest_rejection(conn)
         return HTMLResponse(template.render(now=self.clock(), page=name.removesuffix(".html"),
                                             rejected=rejected, **context))
 
@@ -121,7 +121,9 @@ class _Pages:
 
     def watchlist(self, _request: Request) -> Response:
         with self.engine.connect() as conn:
-            return self.page("watchlist.html", versions=list_versions(conn))
+            versions, since = list_versions(conn), activated_at(conn)
+        active = next((v for v in versions if v.active), None)
+        return self.page("watchlist.html", versions=versions, active=active, activated_at=since)
 
     def backtests(self, _request: Request) -> Response:
         return self.page("backtests.html", reports=list_reports(self.reports))

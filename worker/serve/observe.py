@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
@@ -24,7 +24,7 @@ from worker.heartbeat import last_tick
 from worker.schema import DeliveryState, alerts, articles, deliveries, entries
 from worker.serve import queries
 from worker.stories.schema import stories
-from worker.watchlist_versions import active_version, latest_rejection
+from worker.watchlist_versions import active_version, latest_rejection, rejections_count
 
 FEED_STATES = ("never-polled", "ok", "retrying", "failing", "silent")
 DELIVERY_STATES = tuple(str(s) for s in DeliveryState)
@@ -54,15 +54,7 @@ class StoreCollector(Collector):
             ):
                 count = conn.execute(select(func.count()).select_from(table)).scalar_one()
                 yield GaugeMetricFamily(name, text, value=count)
-            version = active_version(conn)
-            if version is not None:
-                yield GaugeMetricFamily("newswatch_watchlist_version", "Id of the watchlist version in force",
-                                        value=version)
-            rejected = latest_rejection(conn)
-            yield GaugeMetricFamily(
-                "newswatch_watchlist_rejected",
-                "1 while the newest watchlist change is rejected (see the banner)",
-                value=1 if rejected else 0)
+            yield from self._watchlist(conn)
             tick = last_tick(conn)
             if tick is not None:
                 yield GaugeMetricFamily(
@@ -70,6 +62,20 @@ class StoreCollector(Collector):
                     "Unix time of the scheduler's last recorded run",
                     value=tick,
                 )
+
+    def _watchlist(self, conn: Connection) -> Iterator[Metric]:
+        version = active_version(conn)
+        if version is not None:
+            yield GaugeMetricFamily("newswatch_watchlist_version", "Id of the watchlist version in force",
+                                    value=version)
+        yield GaugeMetricFamily(
+            "newswatch_watchlist_rejected",
+            "1 while the configuration file last looked at is a rejected one (see the banner)",
+            value=1 if latest_rejection(conn) else 0)
+        yield CounterMetricFamily(
+            "newswatch_watchlist_rejections",
+            "Distinct configuration files whose watchlist change was rejected",
+            value=rejections_count(conn))
 
     def _feeds(self, conn: Connection, now: float) -> Iterator[Metric]:
         by_state = dict.fromkeys(FEED_STATES, 0)
