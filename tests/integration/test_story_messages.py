@@ -7,19 +7,22 @@ Expected: the four articles are one story; each channel gets ONE first message a
 follow-up policy set to no minimum interval and a daily cap of 1, exactly one follow-up (the
 outlet count crossing 2; crossing 3 is held by the cap), each accepted once. An old entry on
 a feed's first poll (published three days ago, `backfill` 24 h by default) is recorded as seen
-and never processed or alerted. In process (`run_once`): 000 and 001 from two outlets with the
-default policy are one story and one message."""
+and never processed or alerted. A burst from five outlets survives the worker fetching one of
+them being killed and replaced: nothing lost, nothing sent twice. In process (`run_once`): 000
+and 001 from two outlets with the default policy are one story and one message."""
 
 from __future__ import annotations
 
 import collections
 import json
 import re
+import signal
 import time
 from contextlib import ExitStack
 from email.utils import formatdate
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tests.integration.helpers import SEEDS, write_config
@@ -153,3 +156,82 @@ def test_seeds_000_and_001_from_two_outlets_are_one_message_with_the_default_pol
         # the second outlet is a material change, but within the 30-minute minimum interval
         assert kinds == ["first"] and len(hook.requests) == 1
         rt.close()
+
+
+BURST = (("a", [FIRST]), ("b", [SECOND]), ("c", [FIRST]), ("d", [FIRST]), ("e", [FIRST]))
+
+
+def _holder(workers: list[NewswatchProcess], site: SiteServer, path: str) -> NewswatchProcess | None:
+    """The worker one of whose processes holds open the request for `path` (found by the client
+    port the site saw)."""
+    ports = set(site.client_ports(path))
+    for worker in workers:
+        if worker.proc is None:
+            continue
+        main = psutil.Process(worker.proc.pid)
+        for proc in [main, *main.children(recursive=True)]:
+            try:
+                if any(c.laddr and c.laddr.port in ports for c in proc.net_connections("tcp")):
+                    return worker
+            except psutil.Error:
+                continue
+    return None
+
+
+@pytest.mark.delivers
+def test_a_burst_from_five_outlets_survives_a_worker_killed_mid_batch(tmp_path: Path) -> None:
+    """Five outlets publish one story at once; the worker fetching one of its pages is killed
+    (SIGKILL to its whole process tree) and a fresh worker started. Nothing is lost (five members,
+    every entry done, every delivery sent) and nothing doubled: one first message, follow-ups
+    within the daily cap of 2, each idempotency key accepted once per channel."""
+    now = time.time()
+    slow = f"/articles/{FIRST}.html"
+    with ExitStack() as stack:
+        sites = {name: stack.enter_context(SiteServer(_outlet(tmp_path / name, stems, now)))
+                 for name, stems in BURST}
+        sites["e"].set_delay(slow, 15)  # still being fetched when its worker dies
+        hooks = {name: stack.enter_context(WebhookReceiver()) for name in ("desk", "phone")}
+        redis = stack.enter_context(RedisServer(tmp_path / "redis"))
+        feeds = [{"name": f"outlet-{n}", "url": f"{s.url}feed.rss.xml", "interval": 10, "allow_private": True}
+                 for n, s in sites.items()]
+        config = write_config(
+            tmp_path, feeds=feeds, channels={n: [h.apprise_url()] for n, h in hooks.items()},
+            broker_url=redis.url,
+            extra={"messages": {"followup_min_interval_s": 0, "followup_daily_cap": 2},
+                   "fetch": {"per_host_spacing_s": 0},
+                   "service": {"task_time_limit_s": 20, "tick_seconds": 1},
+                   "delivery": {"lease_s": 8, "requeue_after_s": 2}},
+        )
+        db = tmp_path / "data" / "newswatch.db"
+        workers = [stack.enter_context(NewswatchProcess(config, "worker", "--concurrency", "1",
+                                                        "--hostname", f"w{i}@%h")) for i in (1, 2)]
+        stack.enter_context(NewswatchProcess(config, "beat"))
+
+        assert wait_until(lambda: _holder(workers, sites["e"], slow) is not None, 90), "never fetched"
+        victim = _holder(workers, sites["e"], slow)
+        assert victim is not None
+        victim.stop(signal.SIGKILL)
+        sites["e"].set_delay(slow, 0)
+        stack.enter_context(NewswatchProcess(config, "worker", "--concurrency", "1", "--hostname", "w3@%h"))
+
+        def settled() -> bool:
+            entries = {s for (s,) in _query(db, "SELECT state FROM entries")}
+            states = {s for (s,) in _query(db, "SELECT state FROM deliveries")}
+            n = len(_query(db, "SELECT id FROM entries"))
+            return n == 5 and entries == {"done"} and states == {"sent"}
+
+        assert wait_until(settled, 150), _query(db, "SELECT link, state, error FROM entries")
+        time.sleep(3)  # anything sent twice would arrive now
+        assert sites["e"].hits[slow] >= 2  # the killed fetch was done again
+
+        members = _query(db, "SELECT story_id, source FROM story_members")
+        assert len(members) == 5 and len({s for s, _ in members}) == 1, members
+        assert len({o for _, o in members}) == 5, members  # five outlets
+        messages = _query(db, "SELECT id, kind FROM messages")
+        kinds = collections.Counter(k for _, k in messages)
+        assert kinds["first"] == 1 and 1 <= kinds["followup"] <= 2 and len(kinds) == 2, messages
+        for name, hook in hooks.items():
+            accepted = collections.Counter(r.headers.get(IDEMPOTENCY) for r in hook.requests
+                                           if 200 <= r.status < 300)
+            assert len(accepted) == len(messages) and set(accepted.values()) == {1}, (name, accepted)
+            assert sum("update" not in r.json["title"] for r in hook.requests) == 1, name
