@@ -7,6 +7,7 @@ builds its own `Runtime` lazily after the fork (see `NewswatchCelery.runtime`).
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 import os
@@ -68,12 +69,28 @@ class NewswatchCelery(Celery):  # type: ignore[misc]
         self.settings = settings
         self._runtime: tuple[int, Runtime] | None = None
         self._guard: tuple[int, RedeliveryGuard] | None = None
+        self._compiled: Runtime | None = None  # built in the worker's main process, see `precompile`
 
     def runtime(self) -> Runtime:
-        """This process's resources; rebuilt after a fork so no connection crosses processes."""
+        """This process's resources; rebuilt after a fork so no connection crosses processes.
+        The compiled watchlist and story tables come from `precompile` when it ran."""
         if self._runtime is None or self._runtime[0] != os.getpid():
-            self._runtime = (os.getpid(), Runtime(self.settings))
+            rt = Runtime(self.settings)
+            if self._compiled is not None:
+                rt.adopt_compiled(self._compiled)
+            self._runtime = (os.getpid(), rt)
         return self._runtime[1]
+
+    def precompile(self) -> None:
+        """Compile the watchlist and the story entity tables once, in the worker's main process
+        before it forks its pool, then freeze the garbage collector's view of them: every pool
+        process (and every recycled one) shares those pages instead of compiling its own copy
+        (about 35 MB each on the shipped watchlist), and the collector never writes to them."""
+        compiled = Runtime(self.settings)
+        _ = compiled.matcher, compiled.clusterer  # no engine, no client: nothing that holds a socket
+        self._compiled = compiled
+        gc.collect()
+        gc.freeze()
 
     def guard(self) -> RedeliveryGuard:
         """This process's redelivery counter (on the store of `runtime()`)."""
@@ -158,6 +175,7 @@ def _connect_signals(app: NewswatchCelery) -> None:
 
     signals.after_setup_logger.connect(redact_handlers, weak=False)
     signals.after_setup_task_logger.connect(redact_handlers, weak=False)
+    signals.worker_init.connect(lambda **_: app.precompile(), weak=False)
     signals.worker_ready.connect(first_poll, weak=False)
     signals.worker_process_init.connect(limit_memory, weak=False)
     signals.worker_process_shutdown.connect(close_runtime, weak=False)

@@ -63,6 +63,12 @@ class Runtime:
 
         return StoryClusterer.from_settings(self.settings)
 
+    def adopt_compiled(self, other: Runtime) -> None:
+        """Use `other`'s compiled matcher and clusterer (built from the same settings, before a
+        fork): both are immutable once built."""
+        self.__dict__["matcher"] = other.matcher
+        self.__dict__["clusterer"] = other.clusterer
+
     def switch_watchlist(self, settings: Settings, version: int | None) -> None:
         """Use `settings` (another watchlist, same feeds) from now on: the matcher and the
         clusterer are rebuilt on next use."""
