@@ -9,7 +9,7 @@ from worker import metrics
 from worker.broker import BACKFILL, POLLS, PROCESSING, SENDS
 from worker.delivery import send_delivery, send_time_limits, sweep
 from worker.heartbeat import record_tick
-from worker.polling import claim_due, poll_feed
+from worker.polling import FeedClaim, PollResult, claim_batches, poll_feeds
 from worker.processing import entry_error, process_entry
 from worker.redelivery import work_key
 from worker.retention import prune
@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SCHEDULE, POLL, PROCESS, SEND, SWEEP, PRUNE = (
+SCHEDULE, POLL_BATCH, POLL, PROCESS, SEND, SWEEP, PRUNE = (
     "newswatch.schedule_due_feeds",
+    "newswatch.poll_feeds",
     "newswatch.poll_feed",
     "newswatch.process_entry",
     "newswatch.send_delivery",
@@ -33,12 +34,14 @@ ROUTES = {
     SEND: {"queue": SENDS},
     SWEEP: {"queue": SENDS},
     SCHEDULE: {"queue": POLLS},
+    POLL_BATCH: {"queue": POLLS},
     POLL: {"queue": POLLS},
     PROCESS: {"queue": PROCESSING},
     PRUNE: {"queue": PROCESSING},
 }
 
 QUARANTINED = "quarantined"
+POLL_BATCH_SIZE = 50  # feeds per poll message: the store work of a batch costs about that of one poll
 
 
 def quarantined(app: NewswatchCelery, task: Any) -> str | None:
@@ -61,11 +64,12 @@ def register_pipeline_tasks(app: NewswatchCelery) -> None:
     """Define the pipeline tasks on `app` (closures over the app, no module-level app) and route
     each to its queue."""
     app.conf.task_routes = ROUTES
-    _register_ingest(app)
+    _register_polls(app)
+    _register_processing(app)
     _register_outbox(app)
 
 
-def _register_ingest(app: NewswatchCelery) -> None:
+def _register_polls(app: NewswatchCelery) -> None:
 
     @app.task(name=SCHEDULE)  # type: ignore[untyped-decorator]
     def schedule_due_feeds() -> int:
@@ -75,24 +79,42 @@ def _register_ingest(app: NewswatchCelery) -> None:
             reload_watchlist(rt)
         except Exception:  # a reload bug must never stop the polling
             log.exception("watchlist reload failed; the active version stays")
-        claims = claim_due(rt)
-        for claim in claims:
+        batches = claim_batches(rt, POLL_BATCH_SIZE)
+        for batch in batches:
+            app.send_task(POLL_BATCH, args=[[list(claim) for claim in batch]])
+        return sum(len(b) for b in batches)
+
+    def polled(result: PollResult) -> None:
+        metrics.record("poll", str(result.outcome), result.elapsed_s)
+        queue = {"queue": BACKFILL} if result.backlog else {}  # fresh items first (worker.broker)
+        for entry_id in result.new_entry_ids:
+            app.send_task(PROCESS, args=[entry_id], **queue)
+        log.info("polled %s: %s, %d new", result.feed, result.outcome, len(result.new_entry_ids))
+
+    @app.task(name=POLL_BATCH, bind=True)  # type: ignore[untyped-decorator]
+    def poll_batch(self: Any, claims: list[list[int]]) -> str:
+        # [[feed_id, claim], ...] from one tick; a feed whose last poll died is sent on alone.
+        if quarantined(app, self):
+            return QUARANTINED
+        batch = poll_feeds(app.runtime(), [FeedClaim(feed_id, claim) for feed_id, claim in claims])
+        for claim in batch.isolate:
+            log.warning("feed %s: its last poll never ended; polling it on its own", claim.feed_id)
             app.send_task(POLL, args=[claim.feed_id, claim.claim])
-        return len(claims)
+        for result in batch.results:
+            polled(result)
+        return f"{len(batch.results)} polled, {len(batch.isolate)} sent alone"
 
     @app.task(name=POLL, bind=True)  # type: ignore[untyped-decorator]
     def poll(self: Any, feed_id: int, claim: int | None = None) -> str:
         # `claim`: the number `claim_due` gave this poll; a stale one drops out (superseded).
         if quarantined(app, self):
             return QUARANTINED
-        with metrics.timed("poll") as outcome:
-            result = poll_feed(app.runtime(), feed_id, claim)
-            outcome.append(str(result.outcome))
-        queue = {"queue": BACKFILL} if result.backlog else {}  # fresh items first (worker.broker)
-        for entry_id in result.new_entry_ids:
-            app.send_task(PROCESS, args=[entry_id], **queue)
-        log.info("polled %s: %s, %d new", result.feed, result.outcome, len(result.new_entry_ids))
+        (result,) = poll_feeds(app.runtime(), [FeedClaim(feed_id, claim)]).results
+        polled(result)
         return result.outcome
+
+
+def _register_processing(app: NewswatchCelery) -> None:
 
     @app.task(name=PROCESS, bind=True)  # type: ignore[untyped-decorator]
     def process(self: Any, entry_id: int, resent: bool = False) -> str:

@@ -18,10 +18,12 @@ the unique keys make it exactly-once.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from sqlalchemy import select, update
 
+from worker.config import HealthSpec
 from worker.notices import NoticeKind, raise_notice
 from worker.runtime import Runtime
 from worker.schema import feed_health, feeds
@@ -47,15 +49,8 @@ def observe(rt: Runtime, feed_id: int, *, new_entries: int) -> tuple[int, ...]:
         if new_entries:
             conn.execute(update(feed_health).where(feed_health.c.feed_id == feed_id).values(last_new_at=now))
         health = conn.execute(select(feed_health).where(feed_health.c.feed_id == feed_id)).one()
-        if feed.error_streak >= cfg.failing_after:
-            wanted = "failing"
-        elif feed.error_streak == 0:
-            # a feed that was down is not "silent": its silence is measured from its recovery
-            silent = health.state != "failing" and now - health.last_new_at >= cfg.silent_after_s
-            wanted = "silent" if silent else "ok"
-        else:
-            return ()
-        if wanted == health.state:
+        wanted = _wanted(cfg, feed.error_streak, health.state, health.last_new_at, now)
+        if wanted is None or wanted == health.state:
             return ()
         episode = health.episode if wanted == "ok" else health.episode + 1
         moved = conn.execute(
@@ -79,6 +74,37 @@ def observe(rt: Runtime, feed_id: int, *, new_entries: int) -> tuple[int, ...]:
         log.warning("feed health: %s", title, extra={"feed": feed.name, "episode": episode})
         key = f"{NOTICE_KEY_PREFIX}{feed.name}:{kind}:{episode}"
         return raise_notice(conn, rt.settings, key, NoticeKind.FEED_HEALTH, feed.name, title, text, now)
+
+
+def observe_polls(rt: Runtime, polls: Mapping[int, tuple[int, int]]) -> None:
+    """`observe` for a batch of polls (feed id -> (error streak after the poll, new entries)):
+    one read of their health rows, then the full `observe` only where something changes (the
+    state, new entries, no health row yet), which is rare: most polls change nothing."""
+    if not polls:
+        return
+    now, cfg = rt.clock(), rt.settings.health
+    with rt.engine.connect() as conn:
+        found = conn.execute(select(feed_health).where(feed_health.c.feed_id.in_(list(polls))))
+        rows = {r.feed_id: r for r in found}
+    for feed_id, (streak, new_entries) in polls.items():
+        health = rows.get(feed_id)
+        moves = health is None or _wanted(cfg, streak, health.state, health.last_new_at, now) not in (
+            None,
+            health.state,
+        )
+        if new_entries or moves:
+            observe(rt, feed_id, new_entries=new_entries)
+
+
+def _wanted(cfg: HealthSpec, error_streak: int, state: str, last_new_at: float, now: float) -> str | None:
+    """The health state a feed should be in, or None to keep the stored one (a few errors)."""
+    if error_streak >= cfg.failing_after:
+        return "failing"
+    if error_streak == 0:
+        # a feed that was down is not "silent": its silence is measured from its recovery
+        silent = state != "failing" and now - last_new_at >= cfg.silent_after_s
+        return "silent" if silent else "ok"
+    return None
 
 
 def _wording(

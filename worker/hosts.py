@@ -33,7 +33,7 @@ from worker.net import FetchError
 from worker.schema import host_pacing, host_slots
 from worker.store import insert_ignore
 
-_POLL_S = 0.05  # how often a waiting taker retries
+RETRY_S = 0.05  # how often a waiting taker retries
 
 
 @dataclass(frozen=True)
@@ -86,11 +86,10 @@ def _try(engine: Engine, host: str, limits: HostLimits, t: float) -> HostLease |
                 select(host_pacing.c.next_start_at).where(host_pacing.c.host == host)
             ).scalar()
             tx.rollback()
-            if next_start is None:  # rows gone since _ensure_rows saw them (a wiped store): recreate
-                _ROWS_SEEN.get(engine, set()).discard((host, limits.concurrency))
-                _ensure_rows(engine, host, limits.concurrency)
-                return _POLL_S
-            return max(next_start - t, _POLL_S)
+            if next_start is None:  # rows gone since ensure_rows saw them (a wiped store): recreate
+                ensure_rows(engine, host, limits.concurrency, recheck=True)
+                return RETRY_S
+            return max(next_start - t, RETRY_S)
         free = conn.execute(
             select(host_slots.c.slot)
             .where(
@@ -110,7 +109,7 @@ def _try(engine: Engine, host: str, limits: HostLimits, t: float) -> HostLease |
                 tx.commit()
                 return HostLease(host, free, token)
         tx.rollback()
-    return _POLL_S
+    return RETRY_S
 
 
 def acquire(
@@ -123,14 +122,14 @@ def acquire(
 ) -> HostLease:
     """Take a slot for `host`, waiting at most `wait_s` seconds; raises `HostBusy` otherwise."""
     deadline = time.monotonic() + wait_s
-    _ensure_rows(engine, host, limits.concurrency)
+    ensure_rows(engine, host, limits.concurrency)
     while True:
         got = _try(engine, host, limits, time.time())
         if isinstance(got, HostLease):
             return got
         left = deadline - time.monotonic()
         if left <= 0 or got > left:
-            raise HostBusy(host, max(got, _POLL_S))
+            raise HostBusy(host, max(got, RETRY_S))
         sleep(min(got, left) * (0.8 + 0.4 * random.random()))  # jitter: takers do not march in step
 
 
@@ -189,9 +188,13 @@ _ROWS_SEEN: weakref.WeakKeyDictionary[Engine, set[tuple[str, int]]] = weakref.We
 _ROWS_SEEN_MAX = 100_000  # hosts remembered per engine
 
 
-def _ensure_rows(engine: Engine, host: str, concurrency: int) -> None:
+def ensure_rows(engine: Engine, host: str, concurrency: int, *, recheck: bool = False) -> None:
+    """Create the host's pacing row and `concurrency` slot rows if missing (checked once per
+    process and host; `recheck` after finding them gone)."""
     seen = _ROWS_SEEN.setdefault(engine, set())
-    if (host, concurrency) in seen:
+    if recheck:
+        seen.discard((host, concurrency))
+    elif (host, concurrency) in seen:
         return
     with engine.connect() as conn:
         have = conn.execute(

@@ -1,4 +1,4 @@
-"""Poll stage: claim due feeds, fetch one feed politely, store its new entries once.
+"""Poll stage: claim due feeds, fetch them politely in batches, store their new entries once.
 
 Contracts:
 - `sync_feeds` makes the `feeds` table mirror the configuration (by name).
@@ -6,79 +6,78 @@ Contracts:
   of beat processes (a conditional UPDATE on `lease_until`), as a numbered `FeedClaim` that the
   poll message carries. When a claim's lease (`service.lease_s`, the task time limit) runs out
   before its poll starts (a backlog in the queue), the next tick claims the feed again under a
-  new number.
-- `poll_feed` starts only with a conditional UPDATE that no other poll of the feed can pass at
-  the same time: no poll of the feed is running (`polling_until`), and the message's claim is
-  the latest one or the feed is still due. Starting consumes the claim, so every other message
-  queued for the feed (older claims, duplicates) drops out as `superseded` once the feed is
-  polled: one fetch per feed per interval whatever the queue wait. `poll_feed` returns the ids
-  of entries it stored for the first time (on a feed's first poll, entries older than its
-  `backfill` are stored as seen, not returned); running it twice stores nothing twice. Errors are
-  recorded on the feed with a readable reason and a capped, jittered backoff; a feed is never
-  disabled.
-- Every request holds a slot of the host it contacts, redirect hops included (`worker.hosts`),
-  and the host's back-off after an article page's 429/503 applies: when a host is busy beyond a short
-  wait the poll is not an error — the feed is simply rescheduled a little later via
+  new number. `claim_batches` groups the claims into batches of whole hosts.
+- `poll_feeds` polls a batch of claimed feeds. A feed starts only with a conditional UPDATE that
+  no other poll of the feed can pass at the same time: no poll of the feed is running
+  (`polling_until`), and the message's claim is the latest one or the feed is still due. Starting
+  consumes the claim, so every other message queued for the feed (older claims, duplicates)
+  drops out as `superseded` once the feed is polled: one fetch per feed per interval whatever the
+  queue wait. Running it twice stores nothing twice. Errors are recorded on the feed with a
+  readable reason and a capped, jittered backoff; a feed is never disabled.
+- A batch costs a handful of statements whatever its size (one read, one start, one host
+  reservation, one release, one write of the feed rows, one read of their health), not six
+  transactions per feed: at 10,000 feeds a minute the store round trips were most of the cost.
+  Each host's feeds run one after another in the batch and the hosts in threads.
+- Every request holds a slot of the host it contacts, redirect hops included (`worker.hosts`,
+  `worker.host_runs`), starts no closer than the host's spacing to any other, and a host busy
+  beyond a short wait is not an error: its feeds are rescheduled a little later via
   `next_check_at`, so no worker sleeps long and no long Celery countdown exists.
+- A feed whose last poll never ended (its process died: `polling_until` set and expired) is not
+  polled in a batch of several but returned in `PollBatch.isolate`, to be polled in a message of
+  its own, so a feed that kills its process takes no other feed with it and the per-message
+  quarantine can stop it.
 - After every poll the feed's health is observed (`worker.health`): at most one operator notice
   per failing/silent episode and one on recovery.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import random
-from dataclasses import dataclass
-from enum import StrEnum
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
-from sqlalchemy import func, or_, select, update
+import httpx
+from sqlalchemy import func, or_, select, tuple_, update
 from sqlalchemy.engine import Row
 
 from worker.config import FeedSpec, backfill_seconds
-from worker.feedparse import FeedEntry, FeedParseError, parse_feed
-from worker.health import observe
-from worker.hosts import HostBusy, host_pace, limits_for
-from worker.net import FetchError, NotModified
+from worker.health import observe_polls
+from worker.host_runs import Reservation, release_runs, reserve_runs
+from worker.hosts import Pace, host_pace, limits_for
+from worker.poll_record import Polled, PollOutcome, feed_update, fetch_feed, store_entries, write_feed_updates
 from worker.runtime import Runtime
 from worker.schema import EntryState, entries, feeds
-from worker.sources import FEED_ACCEPT, read_source
 from worker.store import insert_ignore
+
+__all__ = ["FeedClaim", "PollBatch", "PollOutcome", "PollResult", "claim_batches", "claim_due", "poll_feeds"]
 
 log = logging.getLogger(__name__)
 
 BACKLOG_ENTRIES = 20  # a breaking story adds a handful of items to a feed between two polls
 POLL_HOST_WAIT_S = 2.0  # a poll waits this long for a busy host, then is rescheduled instead
-
-
-class PollOutcome(StrEnum):
-    """What one poll did."""
-
-    FETCHED = "fetched"
-    NOT_MODIFIED = "not-modified"
-    UNCHANGED = "unchanged"  # 200 with the body of the last fetch
-    ERROR = "error"
-    DEFERRED = "deferred"  # host busy: rescheduled a little later
-    UNKNOWN = "unknown"  # no such feed (any more)
-    SUPERSEDED = "superseded"  # another poll holds or used up the feed's claim: nothing done
+HOST_RUN_S = 10.0  # a batch polls at most this many seconds' worth of one host's spacing
+POLL_THREADS = 64  # one per host of a batch: a run left waiting for a thread misses its starts
 
 
 class FeedClaim(NamedTuple):
     """A feed handed out for polling: `claim` is its number, carried by the poll message."""
 
     feed_id: int
-    claim: int
+    claim: int | None  # None: an in-process caller that has just claimed (no claim check)
 
 
 @dataclass(frozen=True)
 class PollResult:
-    """What one poll did."""
+    """What one poll did; `elapsed_s` is the time its fetch took."""
 
     feed: str
     outcome: PollOutcome
     new_entry_ids: tuple[int, ...] = ()
     error: str | None = None
+    elapsed_s: float = 0.0
 
     @property
     def backlog(self) -> bool:
@@ -107,12 +106,28 @@ def sync_feeds(rt: Runtime) -> None:
 
 
 def claim_due(rt: Runtime, *, force: bool = False) -> list[FeedClaim]:
-    """Claim every configured feed whose next check is due (all of them with `force`).
+    """Claim every configured feed whose next check is due (all of them with `force`)."""
+    return sorted(claim for _, claim in _claim(rt, force))
 
-    One conditional UPDATE … RETURNING for all of them (not one round trip per feed: at 10,000
-    feeds a tick claims hundreds): a row another beat has just claimed fails the re-checked
-    `lease_until` condition (PostgreSQL re-evaluates it on the updated row; SQLite serialises
-    writers), so each due feed is still handed to exactly one caller."""
+
+def claim_batches(rt: Runtime, size: int) -> list[list[FeedClaim]]:
+    """`claim_due`, grouped into batches of about `size` claims that never split a host's feeds
+    (a host's feeds in two batches would compete for its slots and starts)."""
+    batches: list[list[FeedClaim]] = [[]]
+    last_host: str | None = None
+    for host, claim in sorted(_claim(rt, False)):
+        if host != last_host and len(batches[-1]) >= size:
+            batches.append([])
+        batches[-1].append(claim)
+        last_host = host
+    return [b for b in batches if b]
+
+
+def _claim(rt: Runtime, force: bool) -> list[tuple[str, FeedClaim]]:
+    """The claims with their hosts. One conditional UPDATE … RETURNING for all of them (not one
+    round trip per feed: at 10,000 feeds a tick claims hundreds): a row another beat has just
+    claimed fails the re-checked `lease_until` condition (PostgreSQL re-evaluates it on the
+    updated row; SQLite serialises writers), so each due feed is still handed to one caller."""
     now = rt.clock()
     names = [f.name for f in rt.settings.feeds]
     cond = [feeds.c.name.in_(names), feeds.c.lease_until <= now]
@@ -123,9 +138,9 @@ def claim_due(rt: Runtime, *, force: bool = False) -> list[FeedClaim]:
             update(feeds)
             .where(*cond)
             .values(lease_until=now + rt.settings.service.lease_s, claim=func.coalesce(feeds.c.claim, 0) + 1)
-            .returning(feeds.c.id, feeds.c.claim)
+            .returning(feeds.c.id, feeds.c.claim, feeds.c.source)
         ).all()
-    return sorted(FeedClaim(int(row.id), int(row.claim)) for row in won)
+    return [(_host(row.source), FeedClaim(int(row.id), int(row.claim))) for row in won]
 
 
 def claim_due_feeds(rt: Runtime, *, force: bool = False) -> list[int]:
@@ -133,211 +148,156 @@ def claim_due_feeds(rt: Runtime, *, force: bool = False) -> list[int]:
     return [c.feed_id for c in claim_due(rt, force=force)]
 
 
-def poll_feed(rt: Runtime, feed_id: int, claim: int | None = None) -> PollResult:
-    """Fetch and parse one feed; store new entries; schedule the next check; observe health.
-
-    `claim` is the number from `claim_due`; None (an in-process caller that has just claimed)
-    skips the claim check but not the one-poll-at-a-time check."""
-    with rt.engine.connect() as conn:
-        row = conn.execute(select(feeds).where(feeds.c.id == feed_id)).one_or_none()
-    spec = rt.feed_spec(row.name) if row is not None else None
-    if row is None or spec is None:
-        return PollResult(feed=str(feed_id), outcome=PollOutcome.UNKNOWN)
-    if not _start(rt, feed_id, claim):
-        log.info("poll dropped: claim %s of feed %s is superseded", claim, spec.name)
-        return PollResult(feed=spec.name, outcome=PollOutcome.SUPERSEDED)
-    result = _poll(rt, row, spec)
-    if result.outcome in (PollOutcome.DEFERRED, PollOutcome.UNKNOWN):
-        return result
-    observe(rt, feed_id, new_entries=len(result.new_entry_ids))
-    return result
-
-
-def _start(rt: Runtime, feed_id: int, claim: int | None) -> bool:
-    """Take the feed's running-poll lease if this poll may run (see the module docstring)."""
-    now = rt.clock()
-    cond = [feeds.c.id == feed_id, func.coalesce(feeds.c.polling_until, 0.0) <= now]
-    if claim is not None:
-        cond.append(or_(feeds.c.claim == claim, feeds.c.next_check_at <= now))
-    with rt.engine.begin() as conn:
-        won: int = conn.execute(
-            update(feeds)
-            .where(*cond)
-            .values(
-                polling_until=now + rt.settings.service.lease_s,
-                lease_until=now + rt.settings.service.lease_s,
-                claim=func.coalesce(feeds.c.claim, 0) + 1,
-            )
-        ).rowcount
-    return won == 1
-
-
-def _poll(rt: Runtime, row: Row[Any], spec: FeedSpec) -> PollResult:
-    feed_id = row.id
-    now = rt.clock()
-    # some servers keep a stale ETag: fetch unconditionally now and then
-    conditional = (row.last_full_fetch_at or 0.0) > now - rt.settings.fetch.full_fetch_every_s
+def _host(source: str) -> str:
+    """The host a feed's first request goes to, as the fetcher names it ("" for a local file)."""
     try:
-        got = read_source(
-            rt.fetcher,
-            row.source,
-            feed=spec,
-            fetch=rt.settings.fetch,
-            max_bytes=rt.settings.fetch.feed_max_bytes,
-            accept=FEED_ACCEPT,
-            etag=row.etag if conditional else None,
-            last_modified=row.last_modified if conditional else None,
-            pace=host_pace(rt.engine, limits_for(rt.settings.fetch), wait_s=POLL_HOST_WAIT_S),
-        )
-        if isinstance(got, NotModified):
-            _record_success(rt, feed_id, spec, now, full=False, not_modified=True)
-            return PollResult(feed=spec.name, outcome=PollOutcome.NOT_MODIFIED)
-        body_hash = hashlib.sha256(got.body).hexdigest()
-        if body_hash == row.body_hash:
-            _record_success(rt, feed_id, spec, now, full=not conditional, etag=got.etag, lm=got.last_modified)
-            return PollResult(feed=spec.name, outcome=PollOutcome.UNCHANGED)
-        parsed = parse_feed(
-            got.body, base_url=got.url, headers=got.headers, max_entries=rt.settings.fetch.max_entries
-        )
-    except HostBusy as busy:
-        _reschedule(rt, feed_id, now + min(max(busy.retry_in, 1.0), float(spec.interval)))
-        log.info("feed poll deferred", extra={"feed": spec.name, "reason": str(busy)})
-        return PollResult(feed=spec.name, outcome=PollOutcome.DEFERRED)
-    except (FetchError, FeedParseError) as exc:
-        retry_after = exc.retry_after if isinstance(exc, FetchError) else None
-        _record_error(rt, feed_id, spec, now, exc.reason, retry_after)
-        log.warning("feed poll failed", extra={"feed": spec.name, "reason": exc.reason})
-        return PollResult(feed=spec.name, outcome=PollOutcome.ERROR, error=exc.reason)
-    for warning in parsed.warnings:
-        log.info("feed warning", extra={"feed": spec.name, "reason": warning})
-    backlog = backfill_seconds(spec.backfill) if row.last_success_at is None else None
-    new_ids = _store_entries(rt, feed_id, parsed.entries, now, None if backlog is None else now - backlog)
-    _record_success(
-        rt,
-        feed_id,
-        spec,
-        now,
-        full=not conditional,
-        etag=got.etag,
-        lm=got.last_modified,
-        body_hash=body_hash,
-        ttl=parsed.ttl_seconds,
-        hub=parsed.hub,
+        return httpx.URL(source).host.lower().rstrip(".")
+    except httpx.InvalidURL:
+        return ""
+
+
+@dataclass(frozen=True)
+class PollBatch:
+    """What `poll_feeds` did: a result per feed polled or dropped, and the feeds to poll alone."""
+
+    results: tuple[PollResult, ...]
+    isolate: tuple[FeedClaim, ...] = ()
+
+
+def poll_feed(rt: Runtime, feed_id: int, claim: int | None = None) -> PollResult:
+    """Poll one feed (a batch of one: it is never isolated); see `poll_feeds`."""
+    return poll_feeds(rt, [FeedClaim(feed_id, claim)]).results[0]
+
+
+def poll_feeds(rt: Runtime, claims: Sequence[FeedClaim]) -> PollBatch:
+    """Fetch and parse the claimed feeds; store new entries; schedule each feed's next check;
+    observe their health. A result's `new_entry_ids` are the entries stored for the first time
+    (on a feed's first poll, entries older than its `backfill` are stored as seen, not
+    returned)."""
+    now = rt.clock()
+    wanted = {c.feed_id: c.claim for c in claims}
+    with rt.engine.connect() as conn:
+        rows = {r.id: r for r in conn.execute(select(feeds).where(feeds.c.id.in_(list(wanted))))}
+    results: dict[int, PollResult] = {}
+    specs: dict[int, FeedSpec] = {}
+    isolate: list[FeedClaim] = []
+    for feed_id, claim in wanted.items():
+        row = rows.get(feed_id)
+        spec = rt.feed_spec(row.name) if row is not None else None
+        if row is None or spec is None:
+            results[feed_id] = PollResult(feed=str(feed_id), outcome=PollOutcome.UNKNOWN)
+        elif len(wanted) > 1 and 0.0 < (row.polling_until or 0.0) <= now:
+            isolate.append(FeedClaim(feed_id, claim))
+        else:
+            specs[feed_id] = spec
+    started = _start(rt, {f: wanted[f] for f in specs}, now)
+    for feed_id in specs.keys() - started:
+        log.info("poll dropped: claim %s of feed %s is superseded", wanted[feed_id], specs[feed_id].name)
+        results[feed_id] = PollResult(feed=specs[feed_id].name, outcome=PollOutcome.SUPERSEDED)
+    polled = _fetch_all(rt, {f: (rows[f], specs[f]) for f in started}, now)
+    results.update(_record(rt, rows, specs, polled, now))
+    return PollBatch(tuple(results[f] for f in wanted if f in results), tuple(isolate))
+
+
+def _start(rt: Runtime, claims: dict[int, int | None], now: float) -> set[int]:
+    """Take the running-poll lease of each feed that may be polled now (module docstring)."""
+    if not claims:
+        return set()
+    checked = [(f, c) for f, c in claims.items() if c is not None]
+    unchecked = [f for f, c in claims.items() if c is None]
+    may = [feeds.c.next_check_at <= now]
+    if checked:
+        may.append(tuple_(feeds.c.id, feeds.c.claim).in_(checked))
+    if unchecked:
+        may.append(feeds.c.id.in_(unchecked))
+    lease = now + rt.settings.service.lease_s
+    with rt.engine.begin() as conn:
+        won = conn.execute(
+            update(feeds)
+            .where(feeds.c.id.in_(list(claims)), func.coalesce(feeds.c.polling_until, 0.0) <= now, or_(*may))
+            .values(polling_until=lease, lease_until=lease, claim=func.coalesce(feeds.c.claim, 0) + 1)
+            .returning(feeds.c.id)
+        ).scalars()
+        return {int(i) for i in won}
+
+
+def _fetch_all(rt: Runtime, work: dict[int, tuple[Row[Any], FeedSpec]], now: float) -> dict[int, Polled]:
+    """Fetch the started feeds: one run per host (a slot and reserved starts for its feeds, one
+    after another), the runs in threads. A host's feeds beyond `HOST_RUN_S` of its spacing come
+    back DEFERRED, as do those of a host still busy after a short wait."""
+    fetch = rt.settings.fetch
+    limits = limits_for(fetch)
+    fallback = host_pace(rt.engine, limits, wait_s=POLL_HOST_WAIT_S)
+    per_run = 1 + int(HOST_RUN_S / limits.spacing_s) if limits.spacing_s > 0 else len(work)
+    by_host: dict[str, list[int]] = {}
+    for feed_id, (row, _) in work.items():
+        by_host.setdefault(_host(row.source), []).append(feed_id)
+    polled: dict[int, Polled] = {}
+    for host, ids in by_host.items():
+        if host:
+            polled.update(_deferred(ids[per_run:], per_run * limits.spacing_s))
+            del ids[per_run:]
+    hosted = {h: len(ids) for h, ids in by_host.items() if h}
+    reservation = (
+        reserve_runs(rt.engine, hosted, limits, wait_s=POLL_HOST_WAIT_S, fallback=fallback)
+        if hosted
+        else Reservation("", {})
     )
-    return PollResult(feed=spec.name, outcome=PollOutcome.FETCHED, new_entry_ids=tuple(new_ids))
+    # stop starting fetches in time for the last one to end before the task's soft time limit
+    stop_at = time.monotonic() + rt.settings.service.task_soft_limit_s - fetch.deadline_s - 10.0
+
+    def run(host: str, ids: list[int]) -> dict[int, Polled]:
+        pace: Pace = reservation.runs.get(host, fallback)
+        out: dict[int, Polled] = {}
+        for i, feed_id in enumerate(ids):
+            if i and time.monotonic() > stop_at:
+                out.update(_deferred(ids[i:], 1.0))
+                break
+            began = time.perf_counter()
+            got = fetch_feed(rt.fetcher, *work[feed_id], fetch, pace, now)
+            out[feed_id] = replace(got, elapsed_s=time.perf_counter() - began)
+        return out
+
+    try:
+        if len(by_host) <= 1:  # no thread for a single run
+            for host, ids in by_host.items():
+                polled.update(run(host, ids))
+        else:
+            with ThreadPoolExecutor(min(POLL_THREADS, len(by_host)), thread_name_prefix="poll") as pool:
+                for got in pool.map(lambda item: run(*item), by_host.items()):
+                    polled.update(got)
+    finally:
+        release_runs(rt.engine, reservation)
+    return polled
 
 
-def _reschedule(rt: Runtime, feed_id: int, at: float) -> None:
-    with rt.engine.begin() as conn:
-        conn.execute(
-            update(feeds)
-            .where(feeds.c.id == feed_id)
-            .values(lease_until=0.0, polling_until=0.0, next_check_at=at)
-        )
+def _deferred(ids: Sequence[int], retry_in: float) -> Iterator[tuple[int, Polled]]:
+    return ((f, Polled(PollOutcome.DEFERRED, False, retry_after=retry_in)) for f in ids)
 
 
-def _store_entries(
-    rt: Runtime, feed_id: int, found: tuple[FeedEntry, ...], now: float, seen_before: float | None
-) -> list[int]:
-    """Store the entries not stored before; return the ids of those to process. Entries published
-    before `seen_before` (the feed's `backfill` on its first poll; undated ones too) are stored
-    `done` without an article: seen, never processed, never alerted."""
-    rows: list[dict[str, Any]] = [
-        {
-            "feed_id": feed_id,
-            "key": e.key,
-            "link": e.link,
-            "canonical_link": e.canonical_link,
-            "title": e.title,
-            "summary": e.summary,
-            "content": e.content,
-            "published_at": e.published.timestamp() if e.published else None,
-            "seen_at": now,
-            "enqueued_at": now,
-            "state": EntryState.NEW,
-        }
-        for e in found
-    ]
-    if seen_before is not None:
-        old = [r for r in rows if r["published_at"] is None or r["published_at"] < seen_before]
-        for r in old:
-            r.update(state=EntryState.DONE, enqueued_at=None)
-        if old:
-            log.info("first poll: %d backlog entries recorded as seen without alerting", len(old),
-                     extra={"feed_id": feed_id})
-    with rt.engine.begin() as conn:
-        ids = [insert_ignore(conn, entries, [r], returning=entries.c.id) for r in rows]
-    new = [(r["published_at"], i[0]) for i, r in zip(ids, rows, strict=True) if i and r["state"] == "new"]
-    # oldest first: a story starts with its earliest report (undated entries last, in feed order)
-    return [i for _, i in sorted(new, key=lambda p: (p[0] is None, p[0] or 0.0))]
-
-
-def _record_success(
-    rt: Runtime,
-    feed_id: int,
-    spec: FeedSpec,
-    now: float,
-    *,
-    full: bool,
-    etag: str | None = None,
-    lm: str | None = None,
-    body_hash: str | None = None,
-    ttl: int | None = None,
-    hub: str | None = None,
-    not_modified: bool = False,
-) -> None:
-    """Record a successful poll: `not_modified` for a 304; `body_hash` (with `hub`, the parsed
-    feed's WebSub hub) when a new body was parsed."""
-    values: dict[str, object] = {
-        "last_checked_at": now,
-        "last_success_at": now,
-        "error_streak": 0,
-        "last_error": None,
-        "lease_until": 0.0,
-        "polling_until": 0.0,
-        "next_check_at": now + max(spec.interval, min(ttl or 0, rt.settings.fetch.max_backoff_s)),
-        # the counters `newswatch feeds audit` reads (worker/feed_audit.py)
-        "polls": func.coalesce(feeds.c.polls, 0) + 1,
-        "polls_not_modified": func.coalesce(feeds.c.polls_not_modified, 0) + int(not_modified),
-    }
-    if etag is not None or lm is not None or body_hash is not None:
-        values.update(etag=etag, last_modified=lm)
-    if body_hash is not None:
-        values["body_hash"] = body_hash
-        values["hub_url"] = hub
-    if full:
-        values["last_full_fetch_at"] = now
-    with rt.engine.begin() as conn:
-        conn.execute(update(feeds).where(feeds.c.id == feed_id).values(**values))
-
-
-def _record_error(
-    rt: Runtime, feed_id: int, spec: FeedSpec, now: float, reason: str, retry_after: float | None
-) -> None:
-    with rt.engine.begin() as conn:
-        streak = conn.execute(select(feeds.c.error_streak).where(feeds.c.id == feed_id)).scalar_one() + 1
-        delay = backoff_delay(spec.interval, streak, rt.settings.fetch.max_backoff_s, random.random())
-        if retry_after is not None:
-            delay = max(delay, min(retry_after, rt.settings.fetch.max_backoff_s))
-        conn.execute(
-            update(feeds)
-            .where(feeds.c.id == feed_id)
-            .values(
-                last_checked_at=now,
-                error_streak=streak,
-                last_error=reason[:2000],
-                lease_until=0.0,
-                polling_until=0.0,
-                next_check_at=now + delay,
-            )
-        )
-
-
-def backoff_delay(interval: float, streak: int, cap: float, jitter: float) -> float:
-    """Seconds until the next try after `streak` consecutive errors: the interval doubled per
-    error, capped, with jitter in [50 %, 100 %] of that, never below the interval."""
-    raw = min(cap, interval * 2.0 ** min(streak, 20))
-    return max(float(interval), raw * (0.5 + jitter / 2))
+def _record(
+    rt: Runtime, rows: dict[int, Row[Any]], specs: dict[int, FeedSpec], polled: dict[int, Polled], now: float
+) -> dict[int, PollResult]:
+    """Store new entries (per feed), then every feed row's update in one transaction, then health."""
+    results: dict[int, PollResult] = {}
+    updates: dict[int, dict[str, Any]] = {}
+    health: dict[int, tuple[int, int]] = {}
+    for feed_id, got in polled.items():
+        row, spec = rows[feed_id], specs[feed_id]
+        new_ids: tuple[int, ...] = ()
+        if got.outcome is PollOutcome.FETCHED and got.parsed is not None:
+            backlog = backfill_seconds(spec.backfill) if row.last_success_at is None else None
+            seen_before = None if backlog is None else now - backlog
+            new_ids = tuple(store_entries(rt, feed_id, got.parsed.entries, now, seen_before))
+        updates[feed_id] = feed_update(row, spec, got, rt.settings.fetch, now)
+        if got.outcome is not PollOutcome.DEFERRED:
+            health[feed_id] = (int(updates[feed_id].get("error_streak", 0)), len(new_ids))
+        results[feed_id] = PollResult(spec.name, got.outcome, new_ids, got.error, got.elapsed_s)
+    if updates:
+        with rt.engine.begin() as conn:
+            write_feed_updates(conn, updates)
+    observe_polls(rt, health)
+    return results
 
 
 def stale_new_entries(rt: Runtime, older_than_s: float) -> list[int]:

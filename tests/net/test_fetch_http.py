@@ -62,11 +62,13 @@ def test_304_echoes_validators_and_returns_not_modified(
 def test_one_client_keeps_the_connection_alive(
     make_server: ServerFactory, make_fetcher: FetcherFactory
 ) -> None:
-    server = make_server({"/a": respond(200, b"a"), "/b": respond(200, b"b")})
+    server = make_server({"/a": respond(200, b"a"), "/b": respond(200, b"b"), "/same": respond(304)})
     fetcher = make_fetcher()
     for path in ("/a", "/b", "/a"):
         assert isinstance(fetcher.get(server.url(path), policy=LOCAL), Fetched)
-    assert server.connections == 1 and len(server.requests) == 3
+    for _ in range(3):  # not-modified answers too: most polls get one
+        assert isinstance(fetcher.get(server.url("/same"), policy=LOCAL, etag='"x"'), NotModified)
+    assert server.connections == 1 and len(server.requests) == 6
 
 
 def test_cookies_are_never_stored_or_sent(make_server: ServerFactory, make_fetcher: FetcherFactory) -> None:

@@ -14,7 +14,8 @@ import pytest
 from tests.net.servers import ScriptServer, Seen, raw_response, serve
 from tests.polite.support import Clock, feed_id, feed_row, rss, runtime
 from tests.support.site_server import SiteServer
-from worker.polling import backoff_delay, claim_due_feeds, poll_feed, sync_feeds
+from worker.poll_record import backoff_delay
+from worker.polling import claim_due_feeds, poll_feed, sync_feeds
 from worker.runtime import Runtime
 
 pytestmark = pytest.mark.timeout(60)

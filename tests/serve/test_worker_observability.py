@@ -106,7 +106,7 @@ def test_recycled_children_keep_one_metrics_file_per_pool_index(tmp_path: Path) 
                 sent = _rows(db, "SELECT count(*) FROM deliveries WHERE state = 'sent'")[0][0]
                 # children that recorded metrics (Celery names each new child ForkPoolWorker-<n>)
                 recorders = set(re.findall(
-                    r"ForkPoolWorker-(\d+)\] Task newswatch\.(?:poll_feed|process_entry|send_delivery)",
+                    r"ForkPoolWorker-(\d+)\] Task newswatch\.(?:poll_feeds?|process_entry|send_delivery)",
                     worker.log(),
                 ))
                 assert len(recorders) > 4, recorders  # keyed by PID, they would have left > 4 files

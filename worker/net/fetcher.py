@@ -200,6 +200,9 @@ class Fetcher:
         etag = response.headers.get("etag")
         modified = response.headers.get("last-modified")
         if status == 304:
+            # a 304 never has a body (RFC 9110), so this reads nothing; it lets h11 see the message's
+            # end, and without it httpcore closes the connection instead of keeping it alive
+            response.read()
             return NotModified(url=str(url), etag=etag or sent[0], last_modified=modified or sent[1])
         if not 200 <= status <= 299:
             raise error_for_status(status, response.headers.get("retry-after"))
