@@ -37,7 +37,7 @@ from worker.hosts import HostLease, HostLimits, Pace, ensure_rows, release
 from worker.schema import host_pacing, host_slots
 
 # a request even a little late uses up the next start too, so a run's first start lies ahead
-START_LEAD_S = 0.2
+START_LEAD_S = 0.05
 
 
 class HostRun:

@@ -33,7 +33,7 @@ from worker.net import FetchError
 from worker.schema import host_pacing, host_slots
 from worker.store import insert_ignore
 
-RETRY_S = 0.05  # how often a waiting taker retries
+_POLL_S = 0.05  # how often a waiting taker retries
 
 
 @dataclass(frozen=True)
@@ -88,8 +88,8 @@ def _try(engine: Engine, host: str, limits: HostLimits, t: float) -> HostLease |
             tx.rollback()
             if next_start is None:  # rows gone since ensure_rows saw them (a wiped store): recreate
                 ensure_rows(engine, host, limits.concurrency, recheck=True)
-                return RETRY_S
-            return max(next_start - t, RETRY_S)
+                return _POLL_S
+            return max(next_start - t, _POLL_S)
         free = conn.execute(
             select(host_slots.c.slot)
             .where(
@@ -109,7 +109,7 @@ def _try(engine: Engine, host: str, limits: HostLimits, t: float) -> HostLease |
                 tx.commit()
                 return HostLease(host, free, token)
         tx.rollback()
-    return RETRY_S
+    return _POLL_S
 
 
 def acquire(
@@ -129,7 +129,7 @@ def acquire(
             return got
         left = deadline - time.monotonic()
         if left <= 0 or got > left:
-            raise HostBusy(host, max(got, RETRY_S))
+            raise HostBusy(host, max(got, _POLL_S))
         sleep(min(got, left) * (0.8 + 0.4 * random.random()))  # jitter: takers do not march in step
 
 

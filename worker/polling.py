@@ -6,7 +6,7 @@ Contracts:
   of beat processes (a conditional UPDATE on `lease_until`), as a numbered `FeedClaim` that the
   poll message carries. When a claim's lease (`service.lease_s`, the task time limit) runs out
   before its poll starts (a backlog in the queue), the next tick claims the feed again under a
-  new number. `claim_batches` groups the claims into batches of whole hosts.
+  new number. `claim_batches` deals the claims into batches, the hosts in turn.
 - `poll_feeds` polls a batch of claimed feeds. A feed starts only with a conditional UPDATE that
   no other poll of the feed can pass at the same time: no poll of the feed is running
   (`polling_until`), and the message's claim is the latest one or the feed is still due. Starting
@@ -15,7 +15,7 @@ Contracts:
   queue wait. Running it twice stores nothing twice. Errors are recorded on the feed with a
   readable reason and a capped, jittered backoff; a feed is never disabled.
 - A batch costs a handful of statements whatever its size (one read, one start, one host
-  reservation, one release, one write of the feed rows, one read of their health), not six
+  reservation and one release per 16 hosts, one write of the feed rows, one read of their health), not six
   transactions per feed: at 10,000 feeds a minute the store round trips were most of the cost.
   Each host's feeds run one after another in the batch and the hosts in threads.
 - Every request holds a slot of the host it contacts, redirect hops included (`worker.hosts`,
@@ -32,6 +32,7 @@ Contracts:
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Iterator, Sequence
@@ -52,14 +53,26 @@ from worker.runtime import Runtime
 from worker.schema import EntryState, entries, feeds
 from worker.store import insert_ignore
 
-__all__ = ["FeedClaim", "PollBatch", "PollOutcome", "PollResult", "claim_batches", "claim_due", "poll_feeds"]
+__all__ = [
+    "FeedClaim",
+    "PollBatch",
+    "PollOutcome",
+    "PollResult",
+    "claim_batches",
+    "claim_due",
+    "claim_due_feeds",
+    "poll_feed",
+    "poll_feeds",
+    "stale_new_entries",
+    "sync_feeds",
+]
 
 log = logging.getLogger(__name__)
 
 BACKLOG_ENTRIES = 20  # a breaking story adds a handful of items to a feed between two polls
 POLL_HOST_WAIT_S = 2.0  # a poll waits this long for a busy host, then is rescheduled instead
 HOST_RUN_S = 10.0  # a batch polls at most this many seconds' worth of one host's spacing
-POLL_THREADS = 64  # one per host of a batch: a run left waiting for a thread misses its starts
+POLL_THREADS = 16  # hosts fetched at once (each thread's malloc arena and stack count against RLIMIT_AS)
 
 
 class FeedClaim(NamedTuple):
@@ -111,16 +124,16 @@ def claim_due(rt: Runtime, *, force: bool = False) -> list[FeedClaim]:
 
 
 def claim_batches(rt: Runtime, size: int) -> list[list[FeedClaim]]:
-    """`claim_due`, grouped into batches of about `size` claims that never split a host's feeds
-    (a host's feeds in two batches would compete for its slots and starts)."""
-    batches: list[list[FeedClaim]] = [[]]
-    last_host: str | None = None
+    """`claim_due`, in batches of `size` claims that take the hosts in turn (every host's first
+    feed, then every host's second, …): a host's feeds are spread over consecutive batches, so a
+    batch seldom waits for a host's spacing, and batches that do share a host at the same time
+    still keep its limits (`worker.host_runs`)."""
+    by_host: dict[str, list[FeedClaim]] = {}
     for host, claim in sorted(_claim(rt, False)):
-        if host != last_host and len(batches[-1]) >= size:
-            batches.append([])
-        batches[-1].append(claim)
-        last_host = host
-    return [b for b in batches if b]
+        by_host.setdefault(host, []).append(claim)
+    turns = itertools.zip_longest(*by_host.values())
+    ordered = [claim for turn in turns for claim in turn if claim is not None]
+    return [ordered[i : i + size] for i in range(0, len(ordered), size)]
 
 
 def _claim(rt: Runtime, force: bool) -> list[tuple[str, FeedClaim]]:
@@ -223,11 +236,10 @@ def _start(rt: Runtime, claims: dict[int, int | None], now: float) -> set[int]:
 
 def _fetch_all(rt: Runtime, work: dict[int, tuple[Row[Any], FeedSpec]], now: float) -> dict[int, Polled]:
     """Fetch the started feeds: one run per host (a slot and reserved starts for its feeds, one
-    after another), the runs in threads. A host's feeds beyond `HOST_RUN_S` of its spacing come
-    back DEFERRED, as do those of a host still busy after a short wait."""
-    fetch = rt.settings.fetch
-    limits = limits_for(fetch)
-    fallback = host_pace(rt.engine, limits, wait_s=POLL_HOST_WAIT_S)
+    after another), the runs in threads, at most `POLL_THREADS` hosts at a time. A host's feeds
+    beyond `HOST_RUN_S` of its spacing come back DEFERRED, as do those of a host still busy
+    after a short wait."""
+    limits = limits_for(rt.settings.fetch)
     per_run = 1 + int(HOST_RUN_S / limits.spacing_s) if limits.spacing_s > 0 else len(work)
     by_host: dict[str, list[int]] = {}
     for feed_id, (row, _) in work.items():
@@ -237,20 +249,38 @@ def _fetch_all(rt: Runtime, work: dict[int, tuple[Row[Any], FeedSpec]], now: flo
         if host:
             polled.update(_deferred(ids[per_run:], per_run * limits.spacing_s))
             del ids[per_run:]
+    # stop starting fetches in time for the last one to end before the task's soft time limit
+    stop_at = time.monotonic() + rt.settings.service.task_soft_limit_s - rt.settings.fetch.deadline_s - 10.0
+    hosts = list(by_host.items())
+    for i in range(0, len(hosts), POLL_THREADS):
+        polled.update(_fetch_wave(rt, dict(hosts[i : i + POLL_THREADS]), work, now, stop_at))
+    return polled
+
+
+def _fetch_wave(
+    rt: Runtime,
+    by_host: dict[str, list[int]],
+    work: dict[int, tuple[Row[Any], FeedSpec]],
+    now: float,
+    stop: float,
+) -> dict[int, Polled]:
+    """The runs of up to `POLL_THREADS` hosts at once, reserved just before they start (a run
+    that waits for a thread would miss its reserved starts)."""
+    fetch = rt.settings.fetch
+    limits = limits_for(fetch)
+    fallback = host_pace(rt.engine, limits, wait_s=POLL_HOST_WAIT_S)
     hosted = {h: len(ids) for h, ids in by_host.items() if h}
     reservation = (
         reserve_runs(rt.engine, hosted, limits, wait_s=POLL_HOST_WAIT_S, fallback=fallback)
         if hosted
         else Reservation("", {})
     )
-    # stop starting fetches in time for the last one to end before the task's soft time limit
-    stop_at = time.monotonic() + rt.settings.service.task_soft_limit_s - fetch.deadline_s - 10.0
 
     def run(host: str, ids: list[int]) -> dict[int, Polled]:
         pace: Pace = reservation.runs.get(host, fallback)
         out: dict[int, Polled] = {}
         for i, feed_id in enumerate(ids):
-            if i and time.monotonic() > stop_at:
+            if i and time.monotonic() > stop:
                 out.update(_deferred(ids[i:], 1.0))
                 break
             began = time.perf_counter()
@@ -258,12 +288,13 @@ def _fetch_all(rt: Runtime, work: dict[int, tuple[Row[Any], FeedSpec]], now: flo
             out[feed_id] = replace(got, elapsed_s=time.perf_counter() - began)
         return out
 
+    polled: dict[int, Polled] = {}
     try:
-        if len(by_host) <= 1:  # no thread for a single run
+        if len(by_host) == 1:  # no thread for a single run
             for host, ids in by_host.items():
                 polled.update(run(host, ids))
         else:
-            with ThreadPoolExecutor(min(POLL_THREADS, len(by_host)), thread_name_prefix="poll") as pool:
+            with ThreadPoolExecutor(len(by_host), thread_name_prefix="poll") as pool:
                 for got in pool.map(lambda item: run(*item), by_host.items()):
                     polled.update(got)
     finally:

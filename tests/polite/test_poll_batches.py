@@ -15,7 +15,16 @@ import pytest
 from sqlalchemy import event, update
 
 from tests.polite.support import GaugedSite, feed_id, feed_row, rss, runtime
-from worker.polling import FeedClaim, PollBatch, PollOutcome, claim_due, poll_feed, poll_feeds, sync_feeds
+from worker.polling import (
+    FeedClaim,
+    PollBatch,
+    PollOutcome,
+    claim_batches,
+    claim_due,
+    poll_feed,
+    poll_feeds,
+    sync_feeds,
+)
 from worker.runtime import Runtime
 from worker.schema import feeds
 
@@ -142,4 +151,15 @@ def test_a_feed_whose_last_poll_died_is_left_out_of_a_batch_and_polled_on_its_ow
         assert poll_feed(rt, suspect.feed_id, suspect.claim).outcome == PollOutcome.FETCHED
         assert sites[1].hits["/f1.rss.xml"] == 1
         assert poll_feeds(rt, [FeedClaim(died, suspect.claim)]).results[0].outcome == PollOutcome.SUPERSEDED
+        rt.close()
+
+
+def test_batches_deal_out_the_hosts_in_turn(tmp_path: Path, database_url: str) -> None:
+    # a host's feeds in one batch would be fetched one spacing apart while the other hosts idle
+    with _sites(tmp_path) as sites:
+        rt = _runtime(tmp_path, sites, database_url)
+        host_of = {feed_id(rt, n): n[:2] for n in _names()}
+        batches = claim_batches(rt, len(HOSTS))
+        assert [sorted(host_of[c.feed_id] for c in b) for b in batches] == [["h0", "h1", "h2"]] * PER_HOST
+        assert claim_batches(rt, len(HOSTS)) == []  # claimed: nothing is due until the next interval
         rt.close()
