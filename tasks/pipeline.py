@@ -9,7 +9,7 @@ from worker import metrics
 from worker.broker import BACKFILL, POLLS, PROCESSING, SENDS
 from worker.delivery import send_delivery, send_time_limits, sweep
 from worker.heartbeat import record_tick
-from worker.polling import FeedClaim, PollResult, claim_batches, poll_feeds
+from worker.polling import FeedClaim, PollResult, claim_batches, poll_feed, poll_feeds
 from worker.processing import entry_error, process_entry
 from worker.redelivery import work_key
 from worker.retention import prune
@@ -109,7 +109,7 @@ def _register_polls(app: NewswatchCelery) -> None:
         # `claim`: the number `claim_due` gave this poll; a stale one drops out (superseded).
         if quarantined(app, self):
             return QUARANTINED
-        (result,) = poll_feeds(app.runtime(), [FeedClaim(feed_id, claim)]).results
+        result = poll_feed(app.runtime(), feed_id, claim)
         polled(result)
         return result.outcome
 

@@ -20,7 +20,6 @@ requests take the ordinary path, which waits a little and then defers the feed, 
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections import deque
@@ -33,7 +32,7 @@ from sqlalchemy import case, func, select, tuple_, update
 from sqlalchemy.engine import Engine, Row
 from sqlalchemy.exc import OperationalError
 
-from worker.hosts import HostLease, HostLimits, Pace, ensure_rows, release
+from worker.hosts import HostLease, HostLimits, Pace, ensure_rows, host_key, release
 from worker.schema import host_pacing, host_slots
 
 # a request even a little late uses up the next start too, so a run's first start lies ahead
@@ -42,7 +41,8 @@ START_LEAD_S = 0.05
 
 class HostRun:
     """Reserved start times and one held slot for consecutive requests to `host` (see the module
-    docstring); used by one thread at a time, as a `Pace`."""
+    docstring); used by one thread at a time, as a `Pace`, and released (`release_runs`) only
+    after that thread is done."""
 
     def __init__(
         self,
@@ -55,14 +55,13 @@ class HostRun:
         self.engine, self.lease, self.fallback, self.sleep = engine, lease, fallback, sleep
         self._starts = deque(starts)
         self._held = True
-        self._lock = threading.Lock()
 
     @property
     def host(self) -> str:
         return self.lease.host
 
     def __call__(self, host: str) -> AbstractContextManager[object]:
-        if host.lower().rstrip(".") != self.host or not self._take_start():
+        if host_key(host) != self.host or not self._take_start():
             return self.fallback(host)
         return nullcontext(self.lease)
 
@@ -89,8 +88,7 @@ class HostRun:
 
     def detach(self) -> bool:
         """Stop using the slot; whether it was still held (then the caller releases it)."""
-        with self._lock:
-            held, self._held = self._held, False
+        held, self._held = self._held, False
         self._starts.clear()
         return held
 
@@ -112,6 +110,8 @@ def reserve_runs(
     free) is busy: its requests take the ordinary path (`fallback`), which waits a little for it
     and then gives up with `HostBusy`."""
     token = uuid.uuid4().hex
+    if not wanted:
+        return Reservation(token, {})
     for host in wanted:
         ensure_rows(engine, host, limits.concurrency)
     hosts, t = sorted(wanted), time.time()

@@ -65,6 +65,12 @@ class HostBusy(Exception):
         self.retry_in = retry_in
 
 
+def host_key(host: str) -> str:
+    """The name a host's slots and pacing are kept under (case and a trailing dot do not make
+    another host): every taker of a slot keys on it, or two spellings would escape the limits."""
+    return host.lower().rstrip(".")
+
+
 def limits_for(fetch: FetchSpec) -> HostLimits:
     """The per-host budget from the fetch settings; a slot outlives the longest possible fetch."""
     return HostLimits(
@@ -156,7 +162,7 @@ def host_pace(engine: Engine, limits: HostLimits, *, wait_s: float, retry_after:
 
     @contextmanager
     def held(host: str) -> Iterator[object]:
-        name = host.lower().rstrip(".")
+        name = host_key(host)
         lease = acquire(engine, name, limits, wait_s=wait_s)
         try:
             yield lease

@@ -2,8 +2,9 @@
 `worker.polling`, kept apart from its orchestration.
 
 - `fetch_feed` fetches and parses one feed and returns a `Polled` value (FETCHED, NOT_MODIFIED,
-  UNCHANGED, ERROR or DEFERRED); it writes nothing, so the
-  fetches of a batch can run in threads while the writes are made together afterwards.
+  UNCHANGED, ERROR or DEFERRED); it writes nothing of the feed's (only the host's politeness
+  rows, through `pace`), so the fetches of a batch can run in threads while the feed writes are
+  made together afterwards.
 - `store_entries` stores a parsed feed's entries once (one transaction per feed with new items).
 - `feed_update` is the feed row's new values after a poll (success, error with capped, jittered
   backoff, or rescheduling), and `write_feed_updates` writes a batch of them as a few

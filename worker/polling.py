@@ -46,8 +46,8 @@ from sqlalchemy.engine import Row
 
 from worker.config import FeedSpec, backfill_seconds
 from worker.health import observe_polls
-from worker.host_runs import Reservation, release_runs, reserve_runs
-from worker.hosts import Pace, host_pace, limits_for
+from worker.host_runs import release_runs, reserve_runs
+from worker.hosts import Pace, host_key, host_pace, limits_for
 from worker.poll_record import Polled, PollOutcome, feed_update, fetch_feed, store_entries, write_feed_updates
 from worker.runtime import Runtime
 from worker.schema import EntryState, entries, feeds
@@ -164,7 +164,7 @@ def claim_due_feeds(rt: Runtime, *, force: bool = False) -> list[int]:
 def _host(source: str) -> str:
     """The host a feed's first request goes to, as the fetcher names it ("" for a local file)."""
     try:
-        return httpx.URL(source).host.lower().rstrip(".")
+        return host_key(httpx.URL(source).host)
     except httpx.InvalidURL:
         return ""
 
@@ -270,11 +270,7 @@ def _fetch_wave(
     limits = limits_for(fetch)
     fallback = host_pace(rt.engine, limits, wait_s=POLL_HOST_WAIT_S)
     hosted = {h: len(ids) for h, ids in by_host.items() if h}
-    reservation = (
-        reserve_runs(rt.engine, hosted, limits, wait_s=POLL_HOST_WAIT_S, fallback=fallback)
-        if hosted
-        else Reservation("", {})
-    )
+    reservation = reserve_runs(rt.engine, hosted, limits, wait_s=POLL_HOST_WAIT_S, fallback=fallback)
 
     def run(host: str, ids: list[int]) -> dict[int, Polled]:
         pace: Pace = reservation.runs.get(host, fallback)
