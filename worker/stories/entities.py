@@ -46,7 +46,10 @@ class EntityFinder:
     def find(self, text: str) -> dict[str, int]:
         """Per entity id present in `text` (prefixed `e:`/`g:`), the normalised offset of its first
         hit. Offsets are into `normalize(text)`, the string the caller tokenises."""
-        translated, norm = normalize_pair(text)
+        return self.find_normalized(text, *normalize_pair(text))
+
+    def find_normalized(self, text: str, translated: str, norm: str) -> dict[str, int]:
+        """`find(text)` for a caller that has `normalize_pair(text)` already."""
         offsets = None
 
         def exact_ok(start: int, end: int, exact: str) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from worker.matching.normalize import normalize
+from worker.matching.normalize import normalize, normalize_pair
 from worker.stories.entities import EntityFinder
 from worker.stories.settings import StoriesSpec
 from worker.stories.text import band_keys, content_word, date_keys, fingerprint, number_key, tokens
@@ -72,33 +72,34 @@ class FeatureExtractor:
         """Normalise, tokenise, find entities and fingerprint one article."""
         title = article.title.strip()
         text = f"{title}\n\n{article.text}" if title else article.text
-        norm = normalize(text)
+        translated, norm = normalize_pair(text)  # once: the title's and body's tokens are its slices
         lang = (article.lang or _guess_lang(norm)).lower()[:8]
         title_norm = normalize(title)
-        title_toks = tokens(title_norm)
-        body_toks = tokens(normalize(article.text))
-        title_words = {w for w in map(content_word, title_toks) if w}
+        toks = tokens(norm)
+        # normalising is per character and tokens never span the blank line, so the text's tokens
+        # are the title's followed by the body's
+        n_title = len(tokens(title_norm)) if title else 0
+        lead = self.settings.lead_words
+        title_words = {w for w in map(content_word, toks[:n_title]) if w}
         terms: dict[str, float] = {}
         for word in title_words:
             terms[f"w:{lang}:{word}"] = TITLE_BOOST
-        for tok in body_toks[: self.settings.lead_words]:
+        for tok in toks[n_title:n_title + lead]:
             lead_word = content_word(tok)
             if lead_word:
                 terms.setdefault(f"w:{lang}:{lead_word}", LEAD_BOOST)
         lead_end = self._lead_end(norm, len(title_norm))
-        for i, tok in enumerate(title_toks + body_toks):
+        for i, tok in [(i, tok) for i, tok in enumerate(toks) if tok[0].isdigit()]:  # numbers only
             num = number_key(tok)
             if num:
-                boost = TITLE_BOOST if i < len(title_toks) else LEAD_BOOST if i < len(title_toks) + \
-                    self.settings.lead_words else BODY_BOOST
+                boost = TITLE_BOOST if i < n_title else LEAD_BOOST if i < n_title + lead else BODY_BOOST
                 terms[f"n:{num}"] = max(terms.get(f"n:{num}", 0.0), boost)
-        for date in date_keys(title_toks + body_toks[: self.settings.lead_words * 3]):
+        for date in date_keys(toks[:n_title + lead * 3]):
             terms[f"d:{date}"] = LEAD_BOOST
-        found = self.finder.find(text)
+        found = self.finder.find_normalized(text, translated, norm)
         for key, start in found.items():
             terms[key] = TITLE_BOOST if title and start < len(title_norm) else \
                 LEAD_BOOST if start < lead_end else BODY_BOOST
-        toks = tokens(norm)
         sig, shared = fingerprint(toks)
         generic = frozenset(key for key in found if key in self.finder.countries)
         return Features(lang, terms, frozenset(title_words), sig, tuple(band_keys(sig)), shared, generic)

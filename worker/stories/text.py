@@ -108,6 +108,7 @@ _TWO_WORD_MONTHS = {("تشرين", "الاول"): 10, ("تشرين", "الثان
 _MONTH_FORMS = {form: _MONTHS[base] for form in {*_MONTHS, *(p + m for p in _AR_PREFIXES for m in _MONTHS)}
                 if (base := strip_prefix(form) if len(form) > 4 else form) in _MONTHS}
 _TWO_WORD_FIRST = frozenset(first for first, _ in _TWO_WORD_MONTHS)
+_MONTH_WORDS = _TWO_WORD_FIRST | frozenset(_MONTH_FORMS)
 
 
 def _day(token: str) -> int | None:
@@ -119,7 +120,8 @@ def date_keys(toks: Sequence[str]) -> list[str]:
     script-independent keys `<month>-<day>`: the event date bridges languages and tells apart two
     launches of one missile."""
     out = []
-    for i, tok in enumerate(toks):
+    for i in [i for i, tok in enumerate(toks) if tok in _MONTH_WORDS]:  # most tokens are no month
+        tok = toks[i]
         two_word = tok in _TWO_WORD_FIRST and i + 1 < len(toks)
         month = _TWO_WORD_MONTHS.get((tok, toks[i + 1])) if two_word else None
         width = 2 if month else 1
