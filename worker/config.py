@@ -27,7 +27,7 @@ from pydantic import (
 )
 
 from worker.matching.schema import WatchlistSpec
-from worker.net.allow import HostAllowlist, normalise_allowed_host
+from worker.net.allow import HostAllowlist, cached_allowlist, normalise_allowed_host
 from worker.stories.settings import StoriesSpec
 
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -369,7 +369,7 @@ class FeedSpec(_Strict):
         hosts = list(self.allow_hosts)
         if self.allow_private and self.url is not None:
             hosts.append(urlsplit(self.url).hostname or "")
-        return HostAllowlist.parse(hosts)
+        return cached_allowlist(tuple(hosts))
 
     @property
     def source(self) -> str:

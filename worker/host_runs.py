@@ -20,6 +20,7 @@ requests take the ordinary path, which waits a little and then defers the feed, 
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections import deque
@@ -28,9 +29,10 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import case, func, select, tuple_, update
+from sqlalchemy import Float, Integer, bindparam, case, func, select, tuple_, update
 from sqlalchemy.engine import Engine, Row
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.sql.dml import Update
 
 from worker.hosts import HostLease, HostLimits, Pace, ensure_rows, host_key, release
 from worker.schema import host_pacing, host_slots
@@ -103,52 +105,71 @@ class Reservation:
 
 
 def reserve_runs(
-    engine: Engine, wanted: Mapping[str, int], limits: HostLimits, *, wait_s: float, fallback: Pace
+    engine: Engine,
+    wanted: Mapping[str, int],
+    limits: HostLimits,
+    *,
+    wait_s: float,
+    fallback: Pace,
+    releasing: Reservation | None = None,
 ) -> Reservation:
     """For each host in `wanted` (host -> number of requests), one slot and that many start times,
     the first within `wait_s` from now. A host left out (its next start is later, or no slot is
     free) is busy: its requests take the ordinary path (`fallback`), which waits a little for it
-    and then gives up with `HostBusy`."""
+    and then gives up with `HostBusy`.
+
+    `releasing`, a reservation whose runs are done (the previous wave of a batch), gives its slots
+    back in the same transaction, first (`release_runs` then finds nothing left to release); if
+    that transaction fails they are given back on their own before the error goes on."""
     token = uuid.uuid4().hex
+    held = _detach(releasing)
+    try:
+        return _reserve(engine, token, wanted, limits, wait_s, fallback, releasing, held)
+    except BaseException:
+        if releasing is not None and held:
+            with contextlib.suppress(Exception):  # the error that got here is the one to report
+                _release(engine, releasing.token, held)
+        raise
+
+
+def _reserve(
+    engine: Engine,
+    token: str,
+    wanted: Mapping[str, int],
+    limits: HostLimits,
+    wait_s: float,
+    fallback: Pace,
+    releasing: Reservation | None,
+    held: list[str],
+) -> Reservation:
     if not wanted:
+        if releasing is not None and held:
+            _release(engine, releasing.token, held)
         return Reservation(token, {})
     for host in wanted:
         ensure_rows(engine, host, limits.concurrency)
     hosts, t = sorted(wanted), time.time()
-    count = case(dict(wanted), value=host_pacing.c.host, else_=0)
-    soonest = t + START_LEAD_S
-    first = case((host_pacing.c.next_start_at > soonest, host_pacing.c.next_start_at), else_=soonest)
+    counts = set(wanted.values())
+    count: Any = _COUNT if len(counts) == 1 else case(dict(wanted), value=host_pacing.c.host, else_=0)
+    params = {
+        "hosts": hosts,
+        "horizon": t + wait_s,
+        "soonest": t + START_LEAD_S,
+        "spacing": limits.spacing_s,
+        "count": min(counts),
+        "now": t,
+        "concurrency": limits.concurrency,
+        "b_lease_until": t + limits.lease_s,
+        "b_token": token,
+    }
     try:
         with engine.begin() as conn:
-            paced = {
-                r.host: float(r.next_start_at)
-                for r in conn.execute(
-                    update(host_pacing)
-                    .where(host_pacing.c.host.in_(hosts), host_pacing.c.next_start_at <= t + wait_s)
-                    .values(next_start_at=first + count * limits.spacing_s)
-                    .returning(host_pacing.c.host, host_pacing.c.next_start_at)
-                )
-            }
-            free = (
-                select(host_slots.c.host, func.min(host_slots.c.slot))
-                .where(
-                    host_slots.c.host.in_(sorted(paced)),
-                    host_slots.c.slot < limits.concurrency,
-                    host_slots.c.lease_until <= t,
-                )
-                .group_by(host_slots.c.host)
-            )
-            key = tuple_(host_slots.c.host, host_slots.c.slot)
+            if releasing is not None and held:
+                conn.execute(_RELEASE, {"hosts": held, "b_token": releasing.token})
+            pace = _PACE if len(counts) == 1 else _pace_statement(count)
+            paced = {r.host: float(r.next_start_at) for r in conn.execute(pace, params)}
             taken: Sequence[Row[Any]] = (
-                conn.execute(
-                    update(host_slots)
-                    .where(key.in_(free), host_slots.c.lease_until <= t)
-                    .values(lease_until=t + limits.lease_s, token=token)
-                    .returning(host_slots.c.host, host_slots.c.slot)
-                )
-                .all()
-                if paced
-                else []
+                conn.execute(_TAKE_SLOTS, {**params, "paced": sorted(paced)}).all() if paced else []
             )
             slots = {r.host: int(r.slot) for r in taken}
             unslotted = sorted(set(paced) - set(slots))
@@ -156,9 +177,12 @@ def reserve_runs(
                 conn.execute(
                     update(host_pacing)
                     .where(host_pacing.c.host.in_(unslotted))
-                    .values(next_start_at=host_pacing.c.next_start_at - count * limits.spacing_s)
+                    .values(next_start_at=host_pacing.c.next_start_at - count * limits.spacing_s),
+                    params,
                 )
     except OperationalError:  # a deadlock with a batch locking the same hosts the other way round
+        if releasing is not None and held:
+            _release(engine, releasing.token, held)
         return Reservation(token, {})
     runs = {}
     for host, slot in slots.items():
@@ -171,12 +195,74 @@ def reserve_runs(
 
 def release_runs(engine: Engine, reservation: Reservation) -> None:
     """Give back every slot of the reservation still held (one statement)."""
-    held = sorted(run.host for run in reservation.runs.values() if run.detach())
+    held = _detach(reservation)
     if held:
-        with engine.begin() as conn:
-            conn.execute(
-                update(host_slots)
-                .where(host_slots.c.host.in_(held), host_slots.c.token == reservation.token)
-                .values(lease_until=0.0, token=None)
-            )
+        _release(engine, reservation.token, held)
 
+
+def _detach(reservation: Reservation | None) -> list[str]:
+    """The hosts whose slots the reservation still holds, its runs stopped from using them."""
+    if reservation is None:
+        return []
+    return sorted(run.host for run in reservation.runs.values() if run.detach())
+
+
+def _release(engine: Engine, token: str, hosts: list[str]) -> None:
+    with engine.begin() as conn:
+        conn.execute(_RELEASE, {"hosts": hosts, "b_token": token})
+
+
+# The statements of a reservation, built once (building them per wave cost as much as running them).
+def _float(name: str) -> Any:
+    return bindparam(name, type_=Float())
+
+
+def _int(name: str) -> Any:
+    return bindparam(name, type_=Integer())
+
+
+_COUNT = _int("count")
+
+
+def _pace_statement(count: Any) -> Update:
+    """Move each host's next start on by its count of spacings, from its first start: the later of
+    its own next start and `soonest`; only hosts whose next start is within the horizon."""
+    first = case(
+        (host_pacing.c.next_start_at > _float("soonest"), host_pacing.c.next_start_at),
+        else_=_float("soonest"),
+    )
+    return (
+        update(host_pacing)
+        .where(
+            host_pacing.c.host.in_(bindparam("hosts", expanding=True)),
+            host_pacing.c.next_start_at <= _float("horizon"),
+        )
+        .values(next_start_at=first + count * _float("spacing"))
+        .returning(host_pacing.c.host, host_pacing.c.next_start_at)
+    )
+
+
+_PACE = _pace_statement(_COUNT)  # every host with the same count (the usual case)
+_FREE = (
+    select(host_slots.c.host, func.min(host_slots.c.slot))
+    .where(
+        host_slots.c.host.in_(bindparam("paced", expanding=True)),
+        host_slots.c.slot < _int("concurrency"),
+        host_slots.c.lease_until <= _float("now"),
+    )
+    .group_by(host_slots.c.host)
+)
+_TAKE_SLOTS = (
+    update(host_slots)
+    .where(tuple_(host_slots.c.host, host_slots.c.slot).in_(_FREE), host_slots.c.lease_until <= _float("now"))
+    .values(lease_until=_float("b_lease_until"), token=bindparam("b_token"))
+    .returning(host_slots.c.host, host_slots.c.slot)
+)
+_RELEASE = (
+    update(host_slots)
+    .where(
+        host_slots.c.host.in_(bindparam("hosts", expanding=True)),
+        host_slots.c.token == bindparam("b_token"),
+    )
+    .values(lease_until=0.0, token=None)
+)

@@ -15,9 +15,10 @@ Contracts:
   queue wait. Running it twice stores nothing twice. Errors are recorded on the feed with a
   readable reason and a capped, jittered backoff; a feed is never disabled.
 - A batch costs a handful of statements whatever its size (one read, one start, one host
-  reservation and one release per 16 hosts, one write of the feed rows, one read of their health), not six
-  transactions per feed: at 10,000 feeds a minute the store round trips were most of the cost.
-  Each host's feeds run one after another in the batch and the hosts in threads.
+  reservation per 16 hosts that also gives the previous 16 hosts' slots back, one last release,
+  one write of the feed rows, one read of their health), not six transactions per feed: at
+  10,000 feeds a minute the store round trips were most of the cost. Each host's feeds run one
+  after another in the batch and the hosts in threads (`worker.poll_fetch`).
 - Every request holds a slot of the host it contacts, redirect hops included (`worker.hosts`,
   `worker.host_runs`), starts no closer than the host's spacing to any other, and a host busy
   beyond a short wait is not an error: its feeds are rescheduled a little later via
@@ -34,21 +35,17 @@ from __future__ import annotations
 
 import itertools
 import logging
-import time
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-import httpx
 from sqlalchemy import func, or_, select, tuple_, update
 from sqlalchemy.engine import Row
 
 from worker.config import FeedSpec, backfill_seconds
 from worker.health import observe_polls
-from worker.host_runs import release_runs, reserve_runs
-from worker.hosts import Pace, host_key, host_pace, limits_for
-from worker.poll_record import Polled, PollOutcome, feed_update, fetch_feed, store_entries, write_feed_updates
+from worker.poll_fetch import feed_host, fetch_all
+from worker.poll_record import Polled, PollOutcome, feed_update, store_entries, write_feed_updates
 from worker.runtime import Runtime
 from worker.schema import EntryState, entries, feeds
 from worker.store import insert_ignore
@@ -70,9 +67,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 BACKLOG_ENTRIES = 20  # a breaking story adds a handful of items to a feed between two polls
-POLL_HOST_WAIT_S = 2.0  # a poll waits this long for a busy host, then is rescheduled instead
-HOST_RUN_S = 10.0  # a batch polls at most this many seconds' worth of one host's spacing
-POLL_THREADS = 16  # hosts fetched at once (each thread's malloc arena and stack count against RLIMIT_AS)
 
 
 class FeedClaim(NamedTuple):
@@ -153,20 +147,12 @@ def _claim(rt: Runtime, force: bool) -> list[tuple[str, FeedClaim]]:
             .values(lease_until=now + rt.settings.service.lease_s, claim=func.coalesce(feeds.c.claim, 0) + 1)
             .returning(feeds.c.id, feeds.c.claim, feeds.c.source)
         ).all()
-    return [(_host(row.source), FeedClaim(int(row.id), int(row.claim))) for row in won]
+    return [(feed_host(row.source), FeedClaim(int(row.id), int(row.claim))) for row in won]
 
 
 def claim_due_feeds(rt: Runtime, *, force: bool = False) -> list[int]:
     """The ids of the feeds `claim_due` claimed (for in-process callers that poll at once)."""
     return [c.feed_id for c in claim_due(rt, force=force)]
-
-
-def _host(source: str) -> str:
-    """The host a feed's first request goes to, as the fetcher names it ("" for a local file)."""
-    try:
-        return host_key(httpx.URL(source).host)
-    except httpx.InvalidURL:
-        return ""
 
 
 @dataclass(frozen=True)
@@ -207,7 +193,7 @@ def poll_feeds(rt: Runtime, claims: Sequence[FeedClaim]) -> PollBatch:
     for feed_id in specs.keys() - started:
         log.info("poll dropped: claim %s of feed %s is superseded", wanted[feed_id], specs[feed_id].name)
         results[feed_id] = PollResult(feed=specs[feed_id].name, outcome=PollOutcome.SUPERSEDED)
-    polled = _fetch_all(rt, {f: (rows[f], specs[f]) for f in started}, now)
+    polled = fetch_all(rt, {f: (rows[f], specs[f]) for f in started}, now)
     results.update(_record(rt, rows, specs, polled, now))
     return PollBatch(tuple(results[f] for f in wanted if f in results), tuple(isolate))
 
@@ -232,74 +218,6 @@ def _start(rt: Runtime, claims: dict[int, int | None], now: float) -> set[int]:
             .returning(feeds.c.id)
         ).scalars()
         return {int(i) for i in won}
-
-
-def _fetch_all(rt: Runtime, work: dict[int, tuple[Row[Any], FeedSpec]], now: float) -> dict[int, Polled]:
-    """Fetch the started feeds: one run per host (a slot and reserved starts for its feeds, one
-    after another), the runs in threads, at most `POLL_THREADS` hosts at a time. A host's feeds
-    beyond `HOST_RUN_S` of its spacing come back DEFERRED, as do those of a host still busy
-    after a short wait."""
-    limits = limits_for(rt.settings.fetch)
-    per_run = 1 + int(HOST_RUN_S / limits.spacing_s) if limits.spacing_s > 0 else len(work)
-    by_host: dict[str, list[int]] = {}
-    for feed_id, (row, _) in work.items():
-        by_host.setdefault(_host(row.source), []).append(feed_id)
-    polled: dict[int, Polled] = {}
-    for host, ids in by_host.items():
-        if host:
-            polled.update(_deferred(ids[per_run:], per_run * limits.spacing_s))
-            del ids[per_run:]
-    # stop starting fetches in time for the last one to end before the task's soft time limit
-    stop_at = time.monotonic() + rt.settings.service.task_soft_limit_s - rt.settings.fetch.deadline_s - 10.0
-    hosts = list(by_host.items())
-    for i in range(0, len(hosts), POLL_THREADS):
-        polled.update(_fetch_wave(rt, dict(hosts[i : i + POLL_THREADS]), work, now, stop_at))
-    return polled
-
-
-def _fetch_wave(
-    rt: Runtime,
-    by_host: dict[str, list[int]],
-    work: dict[int, tuple[Row[Any], FeedSpec]],
-    now: float,
-    stop: float,
-) -> dict[int, Polled]:
-    """The runs of up to `POLL_THREADS` hosts at once, reserved just before they start (a run
-    that waits for a thread would miss its reserved starts)."""
-    fetch = rt.settings.fetch
-    limits = limits_for(fetch)
-    fallback = host_pace(rt.engine, limits, wait_s=POLL_HOST_WAIT_S)
-    hosted = {h: len(ids) for h, ids in by_host.items() if h}
-    reservation = reserve_runs(rt.engine, hosted, limits, wait_s=POLL_HOST_WAIT_S, fallback=fallback)
-
-    def run(host: str, ids: list[int]) -> dict[int, Polled]:
-        pace: Pace = reservation.runs.get(host, fallback)
-        out: dict[int, Polled] = {}
-        for i, feed_id in enumerate(ids):
-            if i and time.monotonic() > stop:
-                out.update(_deferred(ids[i:], 1.0))
-                break
-            began = time.perf_counter()
-            got = fetch_feed(rt.fetcher, *work[feed_id], fetch, pace, now)
-            out[feed_id] = replace(got, elapsed_s=time.perf_counter() - began)
-        return out
-
-    polled: dict[int, Polled] = {}
-    try:
-        if len(by_host) == 1:  # no thread for a single run
-            for host, ids in by_host.items():
-                polled.update(run(host, ids))
-        else:
-            with ThreadPoolExecutor(len(by_host), thread_name_prefix="poll") as pool:
-                for got in pool.map(lambda item: run(*item), by_host.items()):
-                    polled.update(got)
-    finally:
-        release_runs(rt.engine, reservation)
-    return polled
-
-
-def _deferred(ids: Sequence[int], retry_in: float) -> Iterator[tuple[int, Polled]]:
-    return ((f, Polled(PollOutcome.DEFERRED, False, retry_after=retry_in)) for f in ids)
 
 
 def _record(

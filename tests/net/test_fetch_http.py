@@ -182,7 +182,7 @@ def test_cross_origin_redirect_drops_credentials(
 
 
 def test_https_to_http_downgrade_is_refused(make_fetcher: FetcherFactory) -> None:
-    response = httpx.Response(302, headers={"X-Newswatch-Location": "http://feeds.example/rss"})
+    response = httpx.Response(302, headers={"Location": "http://feeds.example/rss"})
     with pytest.raises(FetchError) as caught:
         make_fetcher()._redirect_target(response, httpx.URL("https://feeds.example/rss"))
     assert caught.value.reason == "redirect from https to http refused"

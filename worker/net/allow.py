@@ -9,6 +9,7 @@ so a link or a redirect in an allowed feed that leads elsewhere is refused like 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Iterable
@@ -70,3 +71,9 @@ class HostAllowlist:
 
 
 NO_HOSTS = HostAllowlist()
+
+
+@functools.lru_cache(maxsize=4096)
+def cached_allowlist(entries: tuple[str, ...]) -> HostAllowlist:
+    """`HostAllowlist.parse`, remembered: a feed's allowlist is the same on every poll."""
+    return HostAllowlist.parse(entries)

@@ -1,28 +1,41 @@
-"""The fetch stage: one long-lived httpx.Client, manual redirects, decoded-size caps, a total deadline."""
+"""The fetch stage: keep-alive httpcore pools, manual redirects, decoded-size caps, a total deadline.
+
+Requests go to httpcore directly (no httpx.Client): a feed poll is one conditional GET, and the
+client's cookie jar, event hooks, auth and redirect machinery, none of which newswatch uses, were
+most of its CPU. httpx.URL still parses, normalises and joins every URL (`worker.net.urls`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import functools
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
-from http.cookiejar import CookieJar, DefaultCookiePolicy
+from typing import Protocol
 
+import httpcore
 import httpx
 
 from worker.net.backend import DeadlineClock, Resolver, system_resolver
 from worker.net.decode import BodyDecoder, parse_encodings
 from worker.net.errors import FetchError, error_for_status, status_phrase
 from worker.net.models import Fetched, FetchLimits, FetchPolicy, NotModified, split_content_type
-from worker.net.transport import POLICY_EXTENSION, GuardedTransport
+from worker.net.transport import GuardedTransport
 from worker.net.urls import check_url, check_url_chars, origin
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 CREDENTIAL_HEADERS = ("authorization", "cookie", "proxy-authorization")
 _MAX_VALIDATOR_LENGTH = 1024
-_LOCATION = "x-newswatch-location"
 # Media types that are never a feed or a web page: refused on the headers, before the body is read.
 _BINARY_MEDIA_PREFIXES = ("image/", "audio/", "video/", "font/", "model/")
 _BINARY_MEDIA_TYPES = frozenset(
     {"application/pdf", "application/zip", "application/gzip", "application/x-tar", "application/wasm"}
+)
+# httpcore's failures (the backend's own FetchError, e.g. a blocked address, passes through as is)
+_TRANSPORT_ERRORS = (
+    httpcore.TimeoutException,
+    httpcore.NetworkError,
+    httpcore.ProtocolError,
+    httpcore.UnsupportedProtocol,
 )
 DEFAULT_LIMITS = FetchLimits()
 DEFAULT_POLICY = FetchPolicy()
@@ -37,12 +50,53 @@ def _sendable(value: str | None) -> bool:
     )
 
 
-def _hide_location(response: httpx.Response) -> None:
-    # httpx pre-builds next_request from Location even with follow_redirects=False and raises InvalidURL
-    # on hostile values; redirects are ours to parse and vet, so Location is moved out of its sight.
-    location = response.headers.pop("location", None)
-    if location is not None:
-        response.headers[_LOCATION] = location
+@functools.lru_cache(maxsize=4096)
+def _checked(url: str) -> httpx.URL:
+    # a feed's URL is the same every poll: vet and parse it once (a bad one raises, never cached)
+    return httpx.URL(check_url(url))
+
+
+class _Head(Protocol):
+    """What redirect handling reads of a response (case-insensitive or lower-case header names)."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+
+class _Response:
+    """An httpcore response with its headers decoded as httpx decodes them: names lower-cased,
+    repeated headers joined with ", ", ASCII else UTF-8 else ISO-8859-1."""
+
+    def __init__(self, raw: httpcore.Response) -> None:
+        self.status_code = raw.status
+        self.stream = raw.stream
+        pairs = raw.headers
+        encoding = "iso-8859-1"
+        for candidate in ("ascii", "utf-8"):
+            try:
+                for name, value in pairs:
+                    name.decode(candidate), value.decode(candidate)
+            except UnicodeDecodeError:
+                continue
+            encoding = candidate
+            break
+        headers: dict[str, str] = {}
+        for name, value in pairs:
+            key, text = name.decode(encoding).lower(), value.decode(encoding)
+            headers[key] = f"{headers[key]}, {text}" if key in headers else text
+        self.headers = headers
+
+    def iter_raw(self) -> Iterable[bytes]:
+        assert isinstance(self.stream, Iterable)
+        return self.stream
+
+    def close(self) -> None:
+        close = getattr(self.stream, "close", None)
+        if close is not None:
+            close()
 
 
 def _without_credentials(headers: Mapping[str, str]) -> dict[str, str]:
@@ -53,13 +107,13 @@ def _too_large(limit: int) -> FetchError:
     return FetchError(f"response too large (> {limit} bytes)", transient=False)
 
 
-def _declared_length(response: httpx.Response) -> int | None:
+def _declared_length(response: _Response) -> int | None:
     value = response.headers.get("content-length", "").strip()
     return int(value) if value.isdigit() else None
 
 
 class Fetcher:
-    """One per worker process; wraps ONE long-lived httpx.Client (keep-alive).
+    """One per worker process; its keep-alive connections are pooled per address policy and origin.
 
     ``get`` fetches a URL under a FetchPolicy: every hop's URL passes ``check_url``, every connection is
     made to resolved addresses that pass the address policy (pinned, so no DNS rebinding), redirects are
@@ -82,14 +136,10 @@ class Fetcher:
             clock=self._clock,
             ssl_context=httpx.create_ssl_context(trust_env=False),
         )
-        self._client = httpx.Client(
-            transport=transport,
-            follow_redirects=False,
-            trust_env=False,  # env proxies would route around the guarded transport
-            cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),  # never store cookies
-            headers={"User-Agent": user_agent, "Accept-Encoding": "gzip, deflate"},
-            event_hooks={"response": [_hide_location]},
-        )
+        # No proxies from the environment (they would route around the guarded backend) and no
+        # cookie jar: cookies are never stored or sent.
+        self._transport = transport
+        self._user_agent = user_agent.encode("ascii")
 
     def get(
         self,
@@ -117,7 +167,7 @@ class Fetcher:
 
     def close(self) -> None:
         """Close the pooled connections; the Fetcher must not be used afterwards."""
-        self._client.close()
+        self._transport.close()
 
     def _fetch(
         self,
@@ -128,7 +178,7 @@ class Fetcher:
         sent: tuple[str | None, str | None],
         pace: Pace | None = None,
     ) -> Fetched | NotModified:
-        current = httpx.URL(check_url(url))
+        current = _checked(url)
         hop_headers = dict(headers)
         with self._clock.running(self._limits.deadline_s):
             for hop in range(policy.max_redirects + 1):
@@ -147,40 +197,49 @@ class Fetcher:
                 current = target
         raise FetchError(f"too many redirects (> {policy.max_redirects})", transient=False)
 
-    def _send(self, url: httpx.URL, headers: Mapping[str, str], policy: FetchPolicy) -> httpx.Response:
+    def _send(self, url: httpx.URL, headers: Mapping[str, str], policy: FetchPolicy) -> _Response:
         left = self._clock.bound(None)
         assert left is not None
         read = min(self._limits.read_timeout_s, left)
         connect = min(self._limits.connect_timeout_s, left)
-        request = self._client.build_request(
-            "GET",
-            url,
-            headers=headers,
-            timeout=httpx.Timeout(connect=connect, read=read, write=read, pool=connect),
-            extensions={POLICY_EXTENSION: (policy.allow_private, policy.allow_hosts)},
-        )
+        # httpx's header order and defaults: Host, Accept, Accept-Encoding, Connection, User-Agent
+        wire = [
+            (b"Host", url.netloc),
+            (b"Accept", headers.get("Accept", "*/*").encode("ascii")),
+            (b"Accept-Encoding", b"gzip, deflate"),
+            (b"Connection", b"keep-alive"),
+            (b"User-Agent", self._user_agent),
+        ]
+        wire += [(k.encode("ascii"), v.encode("ascii")) for k, v in headers.items() if k != "Accept"]
+        target = httpcore.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path)
+        timeouts = {"connect": connect, "read": read, "write": read, "pool": connect}
         try:
-            return self._client.send(request, stream=True)
-        except httpx.HTTPError as exc:
+            raw = self._transport.request((policy.allow_private, policy.allow_hosts), target, wire, timeouts)
+        except _TRANSPORT_ERRORS as exc:
             raise self._transport_error(exc) from None
+        try:
+            return _Response(raw)
+        except BaseException:
+            raw.close()
+            raise
 
-    def _transport_error(self, exc: httpx.HTTPError) -> FetchError:
+    def _transport_error(self, exc: Exception) -> FetchError:
         if self._clock.expired():
             return self._clock.exceeded()
-        if isinstance(exc, httpx.ConnectTimeout):
+        if isinstance(exc, httpcore.ConnectTimeout):
             return FetchError(f"connect timeout ({self._limits.connect_timeout_s:g} s)", transient=True)
-        if isinstance(exc, httpx.TimeoutException):
+        if isinstance(exc, httpcore.TimeoutException):
             return FetchError(f"read timeout ({self._limits.read_timeout_s:g} s)", transient=True)
-        if isinstance(exc, httpx.ConnectError):
+        if isinstance(exc, httpcore.ConnectError):
             return FetchError(f"connection failed: {str(exc)[:200]}", transient=True)
-        if isinstance(exc, httpx.ProtocolError):
+        if isinstance(exc, httpcore.ProtocolError):
             return FetchError(f"HTTP protocol error: {str(exc)[:200]}", transient=True)
         return FetchError(f"network error: {type(exc).__name__}: {str(exc)[:200]}", transient=True)
 
-    def _redirect_target(self, response: httpx.Response, current: httpx.URL) -> httpx.URL | None:
+    def _redirect_target(self, response: _Head, current: httpx.URL) -> httpx.URL | None:
         if response.status_code not in REDIRECT_STATUSES:
             return None
-        location = response.headers.get(_LOCATION)
+        location = response.headers.get("location")
         if not location:
             raise FetchError(f"{status_phrase(response.status_code)} without Location", transient=False)
         check_url_chars(location)
@@ -188,13 +247,13 @@ class Fetcher:
             joined = str(current.join(location))
         except (httpx.InvalidURL, ValueError) as exc:
             raise FetchError(f"invalid redirect URL: {str(exc)[:200]}", transient=False) from None
-        target = httpx.URL(check_url(joined))
+        target = _checked(joined)
         if current.scheme == "https" and target.scheme == "http":
             raise FetchError("redirect from https to http refused", transient=False)
         return target
 
     def _finish(
-        self, response: httpx.Response, url: httpx.URL, limit: int, sent: tuple[str | None, str | None]
+        self, response: _Response, url: httpx.URL, limit: int, sent: tuple[str | None, str | None]
     ) -> Fetched | NotModified:
         status = response.status_code
         etag = response.headers.get("etag")
@@ -202,7 +261,11 @@ class Fetcher:
         if status == 304:
             # a 304 never has a body (RFC 9110), so this reads nothing; it lets h11 see the message's
             # end, and without it httpcore closes the connection instead of keeping it alive
-            response.read()
+            try:
+                for _ in response.iter_raw():
+                    pass
+            except _TRANSPORT_ERRORS as exc:
+                raise self._transport_error(exc) from None
             return NotModified(url=str(url), etag=etag or sent[0], last_modified=modified or sent[1])
         if not 200 <= status <= 299:
             raise error_for_status(status, response.headers.get("retry-after"))
@@ -217,14 +280,14 @@ class Fetcher:
             url=str(url),
             status=status,
             body=body,
-            headers={name.lower(): value for name, value in response.headers.items()},
+            headers=response.headers,
             content_type=content_type,
             charset=charset,
             etag=etag,
             last_modified=modified,
         )
 
-    def _read_body(self, response: httpx.Response, limit: int) -> bytes:
+    def _read_body(self, response: _Response, limit: int) -> bytes:
         declared = _declared_length(response)
         if declared is not None and declared > limit:
             raise _too_large(limit)
@@ -241,6 +304,6 @@ class Fetcher:
                         raise _too_large(limit)
                     body += piece
                 self._clock.check()
-        except httpx.HTTPError as exc:
+        except _TRANSPORT_ERRORS as exc:
             raise self._transport_error(exc) from None
         return bytes(body)

@@ -1,74 +1,78 @@
-"""An httpx transport over two httpcore pools that use the guarded network backend.
+"""Keep-alive httpcore pools, one per (address policy, origin), over the guarded network backend.
 
-Each distinct address policy (public only, a feed's ``allow_hosts``, ``allow_private``) has its own
-pool, so a keep-alive connection to an internal host can never be reused by a fetch that is not
-allowed to reach it.
+Each distinct address policy (public only, a feed's ``allow_hosts``, ``allow_private``) has pools of
+its own, so a keep-alive connection to an internal host can never be reused by a fetch that is not
+allowed to reach it. Within a policy every origin (scheme, host, port) has its own small pool:
+httpcore's pool scans all of its connections on every request, so one pool for hundreds of hosts
+would either cost a long scan per request or, capped, evict and re-open connections all the time.
+
+Contracts:
+- `GuardedTransport.request` sends one request and returns the httpcore response, its body not yet
+  read; the caller must `close()` its stream (a fully read, closed response returns the connection
+  to the pool). Errors are httpcore's exceptions, or the FetchError the backend raised (blocked).
+- At most `max_keepalive` idle connections are kept per origin (the default per-host politeness
+  has 2 requests in flight), each for `keepalive_expiry` seconds; at most `max_pools` origins keep
+  pools: beyond that, and every `keepalive_expiry` seconds, pools with no request in flight that
+  were used least recently (or not for `keepalive_expiry`) are closed. So a process holds at most
+  about max_pools x max_keepalive idle sockets (1,024 by default).
 """
 
 from __future__ import annotations
 
 import ssl
 import threading
+import time
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 import httpcore
-import httpx
 
-from worker.net.allow import NO_HOSTS, HostAllowlist
+from worker.net.allow import HostAllowlist
 from worker.net.backend import DeadlineClock, DnsLookups, GuardedBackend, Resolver
 
-POLICY_EXTENSION = "newswatch.address_policy"  # value: (allow_private, HostAllowlist)
-PoolKey = tuple[bool, HostAllowlist]
-
-# Most specific first: the first match wins.
-_ERROR_MAP: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
-    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
-    (httpcore.ReadTimeout, httpx.ReadTimeout),
-    (httpcore.WriteTimeout, httpx.WriteTimeout),
-    (httpcore.PoolTimeout, httpx.PoolTimeout),
-    (httpcore.TimeoutException, httpx.TimeoutException),
-    (httpcore.ConnectError, httpx.ConnectError),
-    (httpcore.ReadError, httpx.ReadError),
-    (httpcore.WriteError, httpx.WriteError),
-    (httpcore.NetworkError, httpx.NetworkError),
-    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
-    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
-    (httpcore.ProtocolError, httpx.ProtocolError),
-    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
-)
+PoolKey = tuple[bool, HostAllowlist]  # (allow_private, allow_hosts)
+OriginKey = tuple[bytes, bytes, int | None]  # (scheme, host, port) as httpcore.URL has them
+Timeouts = dict[str, float]  # httpcore's "timeout" extension: connect, read, write, pool
 
 
-@contextmanager
-def _mapped_errors() -> Iterator[None]:
-    try:
-        yield
-    except Exception as exc:
-        for source, target in _ERROR_MAP:
-            if isinstance(exc, source):
-                raise target(str(exc)) from exc
-        raise
+@dataclass
+class _Entry:
+    pool: httpcore.ConnectionPool
+    in_flight: int = 0
+    used_at: float = field(default_factory=time.monotonic)
 
 
-class _ResponseStream(httpx.SyncByteStream):
-    def __init__(self, inner: Iterable[bytes]) -> None:
-        self._inner = inner
+class _Released(Iterable[bytes]):
+    """The response stream, counting its request as done when closed (once)."""
+
+    def __init__(self, inner: Iterable[bytes], done: _Done) -> None:
+        self._inner, self._done = inner, done
 
     def __iter__(self) -> Iterator[bytes]:
-        with _mapped_errors():
-            yield from self._inner
+        yield from self._inner
 
     def close(self) -> None:
-        close = getattr(self._inner, "close", None)
-        if close is not None:
-            close()
+        try:
+            close = getattr(self._inner, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._done()
 
 
-class GuardedTransport(httpx.BaseTransport):
-    """httpx transport whose TCP connections are made only to vetted, pinned addresses.
+class _Done:
+    def __init__(self, transport: GuardedTransport, entry: _Entry) -> None:
+        self._transport, self._entry, self._called = transport, entry, False
 
-    The request extension ``POLICY_EXTENSION`` selects the pool of that address policy.
-    """
+    def __call__(self) -> None:
+        if not self._called:
+            self._called = True
+            self._transport._finished(self._entry)
+
+
+class GuardedTransport:
+    """httpcore pools whose TCP connections are made only to vetted, pinned addresses."""
 
     def __init__(
         self,
@@ -76,63 +80,105 @@ class GuardedTransport(httpx.BaseTransport):
         resolver: Resolver,
         clock: DeadlineClock,
         ssl_context: ssl.SSLContext,
-        max_connections: int = 20,
+        max_keepalive: int = 2,
         keepalive_expiry: float = 30.0,
+        max_pools: int = 512,
     ) -> None:
-        self._ssl_context, self._max_connections = ssl_context, max_connections
-        self._keepalive_expiry = keepalive_expiry
+        self._ssl_context, self._max_keepalive = ssl_context, max_keepalive
+        self._keepalive_expiry, self._max_pools = keepalive_expiry, max_pools
         self._lookups = DnsLookups(resolver)
         self._clock = clock
-        self._pools: dict[PoolKey, httpcore.ConnectionPool] = {}
+        self._backends: dict[PoolKey, GuardedBackend] = {}
+        self._pools: OrderedDict[tuple[PoolKey, OriginKey], _Entry] = OrderedDict()
         self._lock = threading.Lock()
+        self._swept_at = time.monotonic()
 
-    def _pool(self, key: PoolKey) -> httpcore.ConnectionPool:
-        with self._lock:
-            pool = self._pools.get(key)
-            if pool is None:
-                allow_private, allow_hosts = key
-                pool = self._pools[key] = httpcore.ConnectionPool(
-                    ssl_context=self._ssl_context,
-                    max_connections=self._max_connections,
-                    max_keepalive_connections=self._max_connections,
-                    keepalive_expiry=self._keepalive_expiry,
-                    network_backend=GuardedBackend(
-                        resolver=self._lookups,
-                        clock=self._clock,
-                        allow_private=allow_private,
-                        allow_hosts=allow_hosts,
-                    ),
-                )
-            return pool
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        assert isinstance(request.stream, httpx.SyncByteStream)
-        key = request.extensions.get(POLICY_EXTENSION, (False, NO_HOSTS))
-        pool = self._pool((bool(key[0]), key[1]))
-        core_request = httpcore.Request(
-            method=request.method,
-            url=httpcore.URL(
-                scheme=request.url.raw_scheme,
-                host=request.url.raw_host,
-                port=request.url.port,
-                target=request.url.raw_path,
-            ),
-            headers=request.headers.raw,
-            content=request.stream,
-            extensions=request.extensions,
-        )
-        with _mapped_errors():
-            response = pool.handle_request(core_request)
+    def request(
+        self,
+        policy: PoolKey,
+        url: httpcore.URL,
+        headers: list[tuple[bytes, bytes]],
+        timeouts: Timeouts,
+    ) -> httpcore.Response:
+        """GET `url` with exactly `headers` on a connection of `policy`'s pool for its origin."""
+        entry = self._checkout(policy, (url.scheme, url.host, url.port))
+        done = _Done(self, entry)
+        try:
+            response = entry.pool.handle_request(
+                httpcore.Request("GET", url, headers=headers, extensions={"timeout": timeouts})
+            )
+        except BaseException:
+            done()
+            raise
         assert isinstance(response.stream, Iterable)
-        return httpx.Response(
-            status_code=response.status,
-            headers=response.headers,
-            stream=_ResponseStream(response.stream),
-            extensions=response.extensions,
-        )
+        response.stream = _Released(response.stream, done)
+        return response
+
+    @property
+    def pool_count(self) -> int:
+        """How many origins have a pool now."""
+        with self._lock:
+            return len(self._pools)
 
     def close(self) -> None:
+        """Close every pool (and its connections)."""
         with self._lock:
-            pools = list(self._pools.values())
-        for pool in pools:
-            pool.close()
+            entries = list(self._pools.values())
+            self._pools.clear()
+        for entry in entries:
+            entry.pool.close()
+
+    def _checkout(self, policy: PoolKey, origin: OriginKey) -> _Entry:
+        closing: list[_Entry] = []
+        with self._lock:
+            key = (policy, origin)
+            entry = self._pools.get(key)
+            if entry is None:
+                entry = self._pools[key] = _Entry(self._new_pool(policy))
+            else:
+                self._pools.move_to_end(key)
+            entry.in_flight += 1
+            entry.used_at = now = time.monotonic()
+            if len(self._pools) > self._max_pools or now - self._swept_at > self._keepalive_expiry:
+                closing = self._evict(now)
+        for old in closing:
+            old.pool.close()
+        return entry
+
+    def _finished(self, entry: _Entry) -> None:
+        with self._lock:
+            entry.in_flight -= 1
+            entry.used_at = time.monotonic()
+
+    def _evict(self, now: float) -> list[_Entry]:
+        """(Under the lock.) Drop idle pools: unused for `keepalive_expiry` (their connections
+        have expired), and the least recently used beyond `max_pools`."""
+        self._swept_at = now
+        excess = len(self._pools) - self._max_pools
+        dropped: list[_Entry] = []
+        for key, entry in list(self._pools.items()):  # least recently used first
+            if entry.in_flight:
+                continue
+            if excess > 0 or now - entry.used_at > self._keepalive_expiry:
+                del self._pools[key]
+                dropped.append(entry)
+                excess -= 1
+        return dropped
+
+    def _new_pool(self, policy: PoolKey) -> httpcore.ConnectionPool:
+        backend = self._backends.get(policy)
+        if backend is None:
+            allow_private, allow_hosts = policy
+            backend = self._backends[policy] = GuardedBackend(
+                resolver=self._lookups,
+                clock=self._clock,
+                allow_private=allow_private,
+                allow_hosts=allow_hosts,
+            )
+        return httpcore.ConnectionPool(
+            ssl_context=self._ssl_context,
+            max_connections=None,  # the per-host politeness slots bound the requests in flight
+            max_keepalive_connections=self._max_keepalive,
+            keepalive_expiry=self._keepalive_expiry,
+            network_backend=backend,
+        )
