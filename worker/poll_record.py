@@ -151,11 +151,12 @@ def feed_update(
         values.update(error_streak=streak, last_error=reason[:2000], next_check_at=now + delay)
         return values
     ttl = polled.parsed.ttl_seconds if polled.parsed is not None else None
+    period = max(spec.interval, min(ttl or 0, fetch.max_backoff_s))
     values.update(
         last_success_at=now,
         error_streak=0,
         last_error=None,
-        next_check_at=now + max(spec.interval, min(ttl or 0, fetch.max_backoff_s)),
+        next_check_at=next_due(row.next_check_at, period, now),
         # the counters `newswatch feeds audit` reads (worker/feed_audit.py)
         polls_added=1,
         not_modified_added=int(polled.outcome is PollOutcome.NOT_MODIFIED),
@@ -187,6 +188,19 @@ def write_feed_updates(conn: Connection, updates: dict[int, dict[str, Any]]) -> 
             for k in shape
         }
         conn.execute(update(feeds).where(feeds.c.id == bindparam("b_id")).values(assigned), params)
+
+
+CATCH_UP = 0.75  # a feed polled late is next due at least this share of its period after the poll
+
+
+def next_due(due: float | None, period: float, now: float) -> float:
+    """When a feed that was due at `due` and polled at `now` is due again: one `period` after it
+    was due, so the wait for the scheduler's tick and the queue does not stretch every interval
+    (counted from the poll, a 60 s feed was polled about every 68 s); never sooner than
+    `CATCH_UP` of a period after this poll, so a late feed is not polled twice in quick
+    succession; one period after this poll when it was forced before it was due."""
+    anchor = due if due is not None and 0 < due <= now else now
+    return max(anchor + period, now + CATCH_UP * period)
 
 
 def backoff_delay(interval: float, streak: int, cap: float, jitter: float) -> float:

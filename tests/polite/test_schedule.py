@@ -49,7 +49,7 @@ def test_retry_after_means_exactly_one_request_until_the_deadline(tmp_path: Path
         start = rt.clock()
         assert _poll_if_due(rt) == ["error"]
         row = feed_row(rt, "f")
-        assert row.next_check_at == pytest.approx(start + 7200) and str(status) in row.last_error
+        assert row.next_check_at == pytest.approx(start + 7200, abs=0.01) and str(status) in row.last_error
         while rt.clock() < start + 7199:  # a beat tick every minute for two hours
             rt.clock.now += 60  # type: ignore[attr-defined]
             rt.clock.now = min(rt.clock.now, start + 7199)  # type: ignore[attr-defined]
@@ -67,7 +67,7 @@ def test_retry_after_is_capped_at_max_backoff_and_accepts_an_http_date(tmp_path:
         site.set_response("/feed.rss.xml", status=429, headers={"Retry-After": "86400"})
         rt = _setup(tmp_path, f"{site.url}feed.rss.xml", max_backoff=3600)
         assert _poll_if_due(rt) == ["error"]
-        assert feed_row(rt, "f").next_check_at == pytest.approx(rt.clock() + 3600)
+        assert feed_row(rt, "f").next_check_at == pytest.approx(rt.clock() + 3600, abs=0.01)
         rt.clock.now += 3600  # type: ignore[attr-defined]
         site.set_response(
             "/feed.rss.xml", status=503, headers={"Retry-After": formatdate(time() + 1800, usegmt=True)}
@@ -150,7 +150,7 @@ def test_backoff_doubles_with_jitter_up_to_the_cap_and_never_disables_the_feed(t
         assert _poll_if_due(rt) == ["fetched"]
         row = feed_row(rt, "f")
         assert row.error_streak == 0 and row.last_error is None
-        assert row.next_check_at == pytest.approx(rt.clock() + interval)
+        assert row.next_check_at == pytest.approx(rt.clock() + interval, abs=0.01)
         rt.close()
 
 
@@ -159,3 +159,22 @@ def test_backoff_delay_bounds() -> None:
     assert backoff_delay(60, 1, 3600, 1.0) == 120
     assert backoff_delay(60, 50, 3600, 1.0) == 3600 and backoff_delay(60, 50, 3600, 0.0) == 1800
     assert Clock()() > 0
+
+
+def test_a_feed_polled_late_keeps_its_cadence(tmp_path: Path) -> None:
+    """Counted from the poll, every wait for the tick and the queue stretched a feed's interval; it
+    counts from when the feed was due, except a feed so late that it would be polled again at once."""
+    interval = 60
+    with SiteServer(_feed_site(tmp_path)) as site:
+        rt = _setup(tmp_path, f"{site.url}feed.rss.xml", interval=interval)
+        assert _poll_if_due(rt) == ["fetched"]  # first poll (never due before): one period from now
+        due = feed_row(rt, "f").next_check_at
+        assert due == pytest.approx(rt.clock() + interval, abs=0.01)
+        rt.clock.now = due + 8  # type: ignore[attr-defined]  # polled 8 s after it was due
+        assert _poll_if_due(rt) == ["not-modified"]
+        assert feed_row(rt, "f").next_check_at == pytest.approx(due + interval, abs=0.01)  # not due + 8 + 60
+        due += interval
+        rt.clock.now = due + 50  # type: ignore[attr-defined]  # very late: not polled again 10 s later
+        assert _poll_if_due(rt) == ["not-modified"]
+        assert feed_row(rt, "f").next_check_at == pytest.approx(rt.clock() + 0.75 * interval, abs=0.01)
+        rt.close()
