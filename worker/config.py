@@ -8,6 +8,7 @@ and what is wrong, without echoing secret values.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from pathlib import Path
@@ -27,7 +28,7 @@ from pydantic import (
 )
 
 from worker.matching.schema import WatchlistSpec
-from worker.net.allow import HostAllowlist, cached_allowlist, normalise_allowed_host
+from worker.net.allow import HostAllowlist, normalise_allowed_host
 from worker.stories.settings import StoriesSpec
 
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -362,14 +363,14 @@ class FeedSpec(_Strict):
             raise ValueError("`allow_private` needs a `url` (it allows that URL's host)")
         return self
 
-    @property
+    @functools.cached_property
     def allowlist(self) -> HostAllowlist:
         """The hosts this feed may reach on non-public addresses (`allow_hosts`, and the URL's
-        host with `allow_private`)."""
+        host with `allow_private`); parsed once, the spec being immutable."""
         hosts = list(self.allow_hosts)
         if self.allow_private and self.url is not None:
             hosts.append(urlsplit(self.url).hostname or "")
-        return cached_allowlist(tuple(hosts))
+        return HostAllowlist.parse(hosts)
 
     @property
     def source(self) -> str:

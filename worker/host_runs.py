@@ -123,13 +123,19 @@ def reserve_runs(
     that transaction fails they are given back on their own before the error goes on."""
     token = uuid.uuid4().hex
     held = _detach(releasing)
+    back = (releasing.token, held) if releasing is not None and held else None
     try:
-        return _reserve(engine, token, wanted, limits, wait_s, fallback, releasing, held)
+        reserved = _reserve(engine, token, wanted, limits, wait_s, fallback, back) if wanted else None
     except BaseException:
-        if releasing is not None and held:
+        if back is not None:
             with contextlib.suppress(Exception):  # the error that got here is the one to report
-                _release(engine, releasing.token, held)
+                _release(engine, *back)
         raise
+    if reserved is None:  # nothing wanted, or a deadlock rolled the transaction back
+        if back is not None:
+            _release(engine, *back)
+        return Reservation(token, {})
+    return reserved
 
 
 def _reserve(
@@ -139,13 +145,10 @@ def _reserve(
     limits: HostLimits,
     wait_s: float,
     fallback: Pace,
-    releasing: Reservation | None,
-    held: list[str],
-) -> Reservation:
-    if not wanted:
-        if releasing is not None and held:
-            _release(engine, releasing.token, held)
-        return Reservation(token, {})
+    back: tuple[str, list[str]] | None,
+) -> Reservation | None:
+    """The reservation of `wanted` (not empty), giving back `back` (token, hosts) in the same
+    transaction; None when a deadlock rolled it back."""
     for host in wanted:
         ensure_rows(engine, host, limits.concurrency)
     hosts, t = sorted(wanted), time.time()
@@ -164,8 +167,8 @@ def _reserve(
     }
     try:
         with engine.begin() as conn:
-            if releasing is not None and held:
-                conn.execute(_RELEASE, {"hosts": held, "b_token": releasing.token})
+            if back is not None:
+                conn.execute(_RELEASE, {"hosts": back[1], "b_token": back[0]})
             pace = _PACE if len(counts) == 1 else _pace_statement(count)
             paced = {r.host: float(r.next_start_at) for r in conn.execute(pace, params)}
             taken: Sequence[Row[Any]] = (
@@ -181,9 +184,7 @@ def _reserve(
                     params,
                 )
     except OperationalError:  # a deadlock with a batch locking the same hosts the other way round
-        if releasing is not None and held:
-            _release(engine, releasing.token, held)
-        return Reservation(token, {})
+        return None
     runs = {}
     for host, slot in slots.items():
         k = wanted[host]

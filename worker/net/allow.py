@@ -9,7 +9,6 @@ so a link or a redirect in an allowed feed that leads elsewhere is refused like 
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import re
 from collections.abc import Iterable
@@ -71,9 +70,3 @@ class HostAllowlist:
 
 
 NO_HOSTS = HostAllowlist()
-
-
-@functools.lru_cache(maxsize=4096)
-def cached_allowlist(entries: tuple[str, ...]) -> HostAllowlist:
-    """`HostAllowlist.parse`, remembered: a feed's allowlist is the same on every poll."""
-    return HostAllowlist.parse(entries)

@@ -44,30 +44,23 @@ class _Entry:
 
 
 class _Released(Iterable[bytes]):
-    """The response stream, counting its request as done when closed (once)."""
+    """The response stream; closing it (once) counts its request as done in its pool's entry."""
 
-    def __init__(self, inner: Iterable[bytes], done: _Done) -> None:
-        self._inner, self._done = inner, done
+    def __init__(self, inner: Iterable[bytes], transport: GuardedTransport, entry: _Entry) -> None:
+        self._inner, self._transport, self._entry, self._closed = inner, transport, entry, False
 
     def __iter__(self) -> Iterator[bytes]:
         yield from self._inner
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         try:
             close = getattr(self._inner, "close", None)
             if close is not None:
                 close()
         finally:
-            self._done()
-
-
-class _Done:
-    def __init__(self, transport: GuardedTransport, entry: _Entry) -> None:
-        self._transport, self._entry, self._called = transport, entry, False
-
-    def __call__(self) -> None:
-        if not self._called:
-            self._called = True
             self._transport._finished(self._entry)
 
 
@@ -102,16 +95,15 @@ class GuardedTransport:
     ) -> httpcore.Response:
         """GET `url` with exactly `headers` on a connection of `policy`'s pool for its origin."""
         entry = self._checkout(policy, (url.scheme, url.host, url.port))
-        done = _Done(self, entry)
         try:
             response = entry.pool.handle_request(
                 httpcore.Request("GET", url, headers=headers, extensions={"timeout": timeouts})
             )
         except BaseException:
-            done()
+            self._finished(entry)
             raise
         assert isinstance(response.stream, Iterable)
-        response.stream = _Released(response.stream, done)
+        response.stream = _Released(response.stream, self, entry)
         return response
 
     @property
