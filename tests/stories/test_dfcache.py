@@ -1,15 +1,18 @@
 """The in-process document-frequency cache never serves a count the store does not hold: across
-days, after another worker's write, after a rolled-back assignment (SQLite and PostgreSQL)."""
+days, after another worker's write, after a rolled-back assignment, while the log is folded by
+this worker or another one (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
 import pytest
-from sqlalchemy.engine import Engine
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection, Engine
 
+import worker.stories.dfcache
 from tests.stories.conftest import HOUR, T0, article
 from tests.stories.texts import A_AR, A_EN1, A_EN2, B_EN
 from worker.stories.dfcache import DOCS, DfCache, read_window
-from worker.stories.schema import KEY_CHARS
+from worker.stories.schema import KEY_CHARS, story_df_folds, story_df_log
 from worker.stories.service import StoryClusterer
 from worker.stories.settings import StoriesSpec
 
@@ -67,7 +70,9 @@ def test_another_workers_write_invalidates_the_cache(engine: Engine) -> None:
     assert _assert_current(cache, engine, terms, T0 + HOUR)[DOCS] == 2
     one.assign_tx(engine, article("b1", B_EN, source="one.example", lang="en", at=T0 + 2 * HOUR), T0)
     two.assign_tx(engine, article("a3", A_AR, source="three.example", lang="ar", at=T0 + 3 * HOUR), T0)
+    misses = cache.misses
     assert _assert_current(cache, engine, terms, T0 + 3 * HOUR)[DOCS] == 4
+    assert cache.misses == misses  # brought up to date from the new log rows, not read again
 
 
 def test_a_rolled_back_assignment_is_not_counted(engine: Engine) -> None:
@@ -90,8 +95,73 @@ def test_a_rolled_back_assignment_is_not_counted(engine: Engine) -> None:
     assert _assert_current(cache, engine, terms, T0 + HOUR)[DOCS] == 2
 
 
-def test_cache_is_bounded() -> None:
-    cache = DfCache(max_terms=10)
-    cache._sums = {str(i): i for i in range(10)}  # full
-    cache.record(["0"], 5, (1, "k"))  # no window yet: recording resets, never grows
-    assert cache._sums == {}
+def test_cache_is_bounded(engine: Engine) -> None:
+    c = StoryClusterer(StoriesSpec())
+    cache = DfCache(max_terms=20)
+    for n, text in enumerate((A_EN1, A_EN2, B_EN)):
+        c.assign_tx(engine, article(f"a{n}", text, source=f"s{n}.example", lang="en", at=T0), T0)
+        terms = _terms(c, text)
+        assert len(terms) > 20
+        _assert_current(cache, engine, terms, T0)
+        assert sum(map(len, cache._sums.values())) <= len(terms) + 1  # started over, never grew past
+
+
+def _log(conn: Connection) -> tuple[int, int]:
+    """Unfolded log rows and the fold mark."""
+    rows = conn.execute(select(func.count()).select_from(story_df_log)).scalar_one()
+    return rows, int(conn.execute(select(story_df_folds.c.through)).scalar() or 0)
+
+
+TEXTS = [A_EN1, A_EN2, B_EN, A_AR]
+
+
+def test_the_log_is_folded_and_every_count_stays_exact(engine: Engine,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(worker.stories.dfcache, "FOLD_ROWS", 3)
+    one, two = StoryClusterer(StoriesSpec()), StoryClusterer(StoriesSpec())
+    terms = sorted({t for text in TEXTS for t in _terms(one, text)})
+    marks = set()
+    for n in range(14):
+        # worker one assigns most articles; worker two now and then, so each folds rows the other
+        # has or has not read yet
+        writer = two if n % 5 == 4 else one
+        at = T0 + n * HOUR
+        writer.assign_tx(engine, article(f"a{n}", TEXTS[n % 4], source=f"s{n}.example",
+                                         lang="ar" if n % 4 == 3 else "en", at=at), at)
+        with engine.connect() as conn:
+            rows, mark = _log(conn)
+        marks.add(mark)
+        assert rows <= 4  # folded once three rows wait (the newest is folded by the next one)
+        # the writer's cache; the other one lags behind until it writes (or the end)
+        cache = writer.df_caches.for_engine(engine)
+        assert _assert_current(cache, engine, terms, at)[DOCS] == n + 1
+        _assert_current(cache, engine, terms, at + (n + 1) * DAY)  # a window not asked before
+    for c in (one, two):
+        assert _assert_current(c.df_caches.for_engine(engine), engine, terms, at)[DOCS] == 14
+    assert len(marks) >= 4  # folded again and again
+    with engine.connect() as conn:  # what was folded is in story_df, counted once
+        folded = read_window(conn, [DOCS], int(T0 // DAY) - 30, int(T0 // DAY) + 30)
+    assert folded[DOCS] == 14
+
+
+def test_a_rolled_back_fold_keeps_the_log(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(worker.stories.dfcache, "FOLD_ROWS", 2)
+    c = StoryClusterer(StoriesSpec())
+    cache = c.df_caches.for_engine(engine)
+    terms = _terms(c, A_EN1)
+    for n in range(2):
+        c.assign_tx(engine, article(f"a{n}", A_EN1, source=f"s{n}.example", lang="en", at=T0), T0)
+    with engine.connect() as conn:
+        assert _log(conn) == (2, 0)
+
+    class Abort(Exception):
+        pass
+
+    with pytest.raises(Abort), engine.begin() as conn:
+        c.assign(conn, article("a2", A_EN2, source="s2.example", lang="en", at=T0), T0)
+        assert _log(conn) == (1, 2)  # folded inside the transaction
+        raise Abort
+    with engine.connect() as conn:
+        assert _log(conn) == (2, 0)
+    assert _assert_current(cache, engine, terms, T0)[DOCS] == 2
+

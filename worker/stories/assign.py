@@ -8,14 +8,16 @@
    copies of one wire story decide one after the other and end with one story. A keyed lock would
    not be finer in practice: every article shares some entity with the one before it;
 2. return the stored decision when the article was assigned before (`article_key` is unique);
-3. read the document frequencies of the article's terms over `df_window_days` (one indexed query,
-   or only the terms a `worker.stories.dfcache.DfCache` has not proven current);
+3. read the document frequencies of the article's terms over `df_window_days` through the
+   process's `worker.stories.dfcache.DfCache` (the log rows new since its last lookup, and one
+   indexed query for the terms it has not seen);
 4. look candidates up in `story_keys` by band keys and the `search_keys` rarest terms, among
    stories that started at most `window_h` ago, and load at most `max_candidates` members (one
    statement of per-key index range scans, each capped at `postings_per_key` newest postings,
    see `worker.stories.index`; common terms are never search keys),
    score them (pure `worker.stories.scoring`), and join the best story or start a new one;
-5. write the member, its keys and the frequencies. Stories are never merged or renumbered.
+5. write the member, its keys and one document-frequency log row (folding the log into `story_df`
+   once `FOLD_ROWS` rows wait). Stories are never merged or renumbered.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from worker.stories.dfcache import DOCS, DfCache, read_window
+from worker.stories.dfcache import DOCS, DfCache, fold_log, log_terms
 from worker.stories.features import CROSS_PREFIXES, Features, StoryInput
 from worker.stories.index import candidates, driver, encode_vector, run
 from worker.stories.schema import KEY_CHARS
@@ -65,7 +67,7 @@ class StoryDecision:
 def assign_story(conn: Connection, article: StoryInput, features: Features, now: float,
                  settings: StoriesSpec, df_cache: DfCache | None = None) -> StoryDecision:
     """Assign `article` (with its precomputed `features`) to a story inside `conn`'s transaction;
-    `df_cache` (of this connection's store) saves re-reading document frequencies."""
+    `df_cache`: the cache of this connection's store (a fresh one reads every count)."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({STORY_LOCK_KEY})")
     previous = _previous(conn, article.key)
@@ -75,8 +77,8 @@ def assign_story(conn: Connection, article: StoryInput, features: Features, now:
     day = int(at // _DAY)
     terms = {t[:KEY_CHARS]: b for t, b in features.terms.items()}
     first = day - settings.df_window_days + 1
-    dfs = df_cache.lookup(conn, terms, first, day) if df_cache is not None else \
-        read_window(conn, [*terms, DOCS], first, day)
+    df_cache = df_cache or DfCache()
+    dfs = df_cache.lookup(conn, terms, first, day)
     docs = int(dfs.get(DOCS, 0))
     # countries are common in any news stream: they start with a prior share of the pseudo-articles
     prior = settings.idf_prior_docs * settings.country_prior_share
@@ -109,10 +111,9 @@ def assign_story(conn: Connection, article: StoryInput, features: Features, now:
         json.dumps(why, ensure_ascii=False)))[0][0]
     written = dict.fromkeys([*features.bands, *index[: settings.index_keys]])
     run(conn, _KEY_SQL, [(k, member_id, at) for k in written], many=True)
-    counted = list(dict.fromkeys([*terms, DOCS]))
-    run(conn, _COUNT_SQL, [(t, day) for t in counted], many=True)
-    if df_cache is not None:
-        df_cache.record(counted, day, (int(member_id), article.key))
+    log_terms(conn, terms, day)
+    if (fold := df_cache.fold_range()) is not None:
+        fold_log(conn, *fold)
     return StoryDecision(story_id, outcome, outcome is Outcome.NEW, revision, why)
 
 
@@ -124,8 +125,6 @@ _NEW_SQL = ("INSERT INTO stories (headline, first_seen_at, last_seen_at, article
 _MEMBER_SQL = ("INSERT INTO story_members (article_key, article_id, story_id, started, source, lang,"
                " title, url, at, vector, why) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id")
 _KEY_SQL = 'INSERT INTO story_keys ("key", member_id, at) VALUES (?, ?, ?)'
-_COUNT_SQL = ("INSERT INTO story_df (term, day, n) VALUES (?, ?, 1)"
-              " ON CONFLICT (term, day) DO UPDATE SET n = story_df.n + 1")
 _PREVIOUS_SQL = ("SELECT m.story_id, m.started, m.why, s.revision FROM story_members m"
                  " JOIN stories s ON s.id = m.story_id WHERE m.article_key = ?")
 

@@ -7,12 +7,14 @@
   returns the first decision. `vector` holds the article's evidence, `why` the decision's reasons.
 - `story_keys` keyed (key, at, member): the search index (LSH band keys, rare entity ids, numbers and
   words → member), read only inside the time window; never a scan of all stories.
-- `story_df (term, day)`: document frequencies per UTC day, summed over a window for IDF.
+- `story_df (term, day)`: document frequencies per UTC day, summed over a window for IDF, plus the
+  rows of `story_df_log` not yet folded into it (one row per article; `story_df_folds` holds the
+  fold mark). See `worker.stories.dfcache`.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Float, ForeignKey, Index, Integer, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, Float, ForeignKey, Index, Integer, String, Table, Text
 
 from worker.schema import metadata
 
@@ -70,4 +72,19 @@ story_df = Table(
     Column("day", Integer, primary_key=True, autoincrement=False),
     Column("n", Integer, nullable=False),
     sqlite_with_rowid=False,
+)
+
+story_df_log = Table(
+    "story_df_log",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("day", Integer, nullable=False),
+    Column("terms", Text, nullable=False),  # JSON list of the article's terms, DOCS included
+)
+
+story_df_folds = Table(
+    "story_df_folds",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),  # always 1
+    Column("through", BigInteger, nullable=False),  # every log row up to this id is in story_df
 )

@@ -59,6 +59,11 @@ class Vector:
     source: str = ""
 
     @cached_property
+    def facts(self) -> frozenset[str]:
+        """The script-independent terms (entity ids, numbers, dates): `CROSS_PREFIXES`."""
+        return frozenset(t for t in self.weights if t[:2] in _FACT_PREFIXES)
+
+    @cached_property
     def numbers(self) -> frozenset[str]:
         """The `n:` terms."""
         return frozenset(t for t in self.weights if t[:2] == "n:")
@@ -151,20 +156,18 @@ def score_pair(new: Vector, member: Member, idfs: Mapping[str, float], s: Storie
     other = member.vector
     cross = new.lang != other.lang
     mine, theirs = new.weights, other.weights
+    facts_new = new.facts
+    common = mine.keys() & theirs.keys()
+    if cross:
+        common &= facts_new
     dot = dot_facts = 0.0
-    shared: list[tuple[str, float]] = []
-    for term in sorted(mine.keys() & theirs.keys()):  # sorted: float sums in a fixed order
-        weight = mine[term]
-        fact = term[:2] in _FACT_PREFIXES
-        if cross and not fact:
-            continue
-        product = weight * theirs[term]
+    for term in sorted(common):  # sorted: float sums in a fixed order
+        product = mine[term] * theirs[term]
         dot += product
-        dot_facts += product if fact else 0.0
-        if idfs.get(term, 0.0) >= s.rare_idf:
-            shared.append((term, idfs[term]))
-    shared.sort(key=lambda item: (-item[1], item[0]))
-    facts = sum(1 for t, _ in shared if t.startswith(CROSS_PREFIXES))
+        if term in facts_new:
+            dot_facts += product
+    shared = sorted(((t, idfs[t]) for t in common if idfs.get(t, 0.0) >= s.rare_idf), key=_rarest_first)
+    facts = sum(1 for t, _ in shared if t in facts_new)
     by_facts = dot_facts / (new.cross_norm * other.cross_norm) if new.cross_norm * other.cross_norm else 0.0
     by_words = dot / (new.norm * other.norm) if not cross and new.norm * other.norm else 0.0
     score = max(by_facts, by_words)
@@ -188,6 +191,10 @@ def score_pair(new: Vector, member: Member, idfs: Mapping[str, float], s: Storie
     reason = Reason.SHARED_PASSAGE if quoted else Reason.SHARED_EVIDENCE if joins else Reason.BELOW_THRESHOLD
     return PairScore(member, score, near, overlap, tuple(shared), cross, joins or quoted, reason, conflict,
                      passage)
+
+
+def _rarest_first(item: tuple[str, float]) -> tuple[float, str]:
+    return -item[1], item[0]
 
 
 def best_match(scores: list[PairScore]) -> PairScore | None:
