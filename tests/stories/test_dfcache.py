@@ -139,9 +139,9 @@ def test_the_log_is_folded_and_every_count_stays_exact(engine: Engine,
     for c in (one, two):
         assert _assert_current(c.df_caches.for_engine(engine), engine, terms, at)[DOCS] == 14
     assert len(marks) >= 4  # folded again and again
-    with engine.connect() as conn:  # what was folded is in story_df, counted once
-        folded = read_window(conn, [DOCS], int(T0 // DAY) - 30, int(T0 // DAY) + 30)
-    assert folded[DOCS] == 14
+    with engine.connect() as conn:  # folded and unfolded rows together: every article counted once
+        counted = read_window(conn, [DOCS], int(T0 // DAY) - 30, int(T0 // DAY) + 30)
+    assert counted[DOCS] == 14
 
 
 def test_a_rolled_back_fold_keeps_the_log(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:

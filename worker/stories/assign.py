@@ -1,6 +1,6 @@
 """Store access of the clustering stage: assign one article to a story, durably, with many workers.
 
-`assign_story(conn, article, features, now, settings)` runs inside the caller's transaction
+`assign_story(conn, article, features, now, settings, df_cache)` runs inside the caller's transaction
 (`engine.begin()`, so it can share the transaction that stores the article and its alerts):
 
 1. take the story-assignment lock (PostgreSQL: a transaction-scoped advisory lock; SQLite: the
@@ -65,9 +65,9 @@ class StoryDecision:
 
 
 def assign_story(conn: Connection, article: StoryInput, features: Features, now: float,
-                 settings: StoriesSpec, df_cache: DfCache | None = None) -> StoryDecision:
+                 settings: StoriesSpec, df_cache: DfCache) -> StoryDecision:
     """Assign `article` (with its precomputed `features`) to a story inside `conn`'s transaction;
-    `df_cache`: the cache of this connection's store (a fresh one reads every count)."""
+    `df_cache`: the document-frequency cache of this connection's store."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({STORY_LOCK_KEY})")
     previous = _previous(conn, article.key)
@@ -77,7 +77,6 @@ def assign_story(conn: Connection, article: StoryInput, features: Features, now:
     day = int(at // _DAY)
     terms = {t[:KEY_CHARS]: b for t, b in features.terms.items()}
     first = day - settings.df_window_days + 1
-    df_cache = df_cache or DfCache()
     dfs = df_cache.lookup(conn, terms, first, day)
     docs = int(dfs.get(DOCS, 0))
     # countries are common in any news stream: they start with a prior share of the pseudo-articles

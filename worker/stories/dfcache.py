@@ -124,9 +124,9 @@ def log_terms(conn: Connection, terms: Iterable[str], day: int) -> None:
     run(conn, _LOG_SQL, (day, json.dumps(counted, ensure_ascii=False, separators=(",", ":"))))
 
 
-def fold_log(conn: Connection, after: int, through: int) -> int:
+def fold_log(conn: Connection, after: int, through: int) -> None:
     """Move the log rows `after` < id <= `through` into `story_df` and the fold mark to `through`,
-    in `conn`'s transaction (under the assignment lock: see the module docstring). Their count."""
+    in `conn`'s transaction (under the assignment lock: see the module docstring)."""
     rows = run(conn, _ROWS_SQL, (after, through))
     counts: Counter[tuple[str, int]] = Counter()
     for _, day, raw in rows:
@@ -135,7 +135,6 @@ def fold_log(conn: Connection, after: int, through: int) -> int:
         run(conn, _ADD_SQL, [(t, d, n) for (t, d), n in sorted(counts.items())], many=True)
     run(conn, _DROP_SQL, (after, through))
     run(conn, _MARK_SQL, (through,))
-    return len(rows)
 
 
 def _read_folded(conn: Connection, terms: list[str], first: int, last: int) -> dict[str, int]:
